@@ -1,0 +1,79 @@
+"""The `amuro` command line.
+
+    amuro tiny-model OUT [--style bpe|sentencepiece]   # a tiny OlmoForCausalLM + local tokenizer, offline
+    amuro tasks                                        # the 19 task sets and their lm-eval task names
+    amuro prompt mnli instruct [-n 2]                  # rendered prompts and targets (AMURO_DATA_DIR or the Hub)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from amuro.errors import AmuroError
+
+
+def _tiny_model(args) -> None:
+    from amuro.tiny import build_tiny_model
+
+    out = build_tiny_model(args.out, style=args.style, vocab_size=args.vocab_size, hidden_size=args.hidden_size,
+                           num_layers=args.layers, seed=args.seed)
+    print(f"tiny OlmoForCausalLM ({args.style} tokenizer) written to {out}")
+
+
+def _tasks(_args) -> None:
+    from amuro.registry import FORMATS, SETS
+
+    print(f"{'set':<14} {'family':<20} {'scored by':<16} {'eval split':<22} {'demos from':<12} tasks")
+    for s in SETS.values():
+        metric = ",".join(s.metrics)
+        print(f"{s.name:<14} {s.family:<20} {metric:<16} {s.eval_split:<22} {s.fewshot_split:<12} "
+              f"amuro_{s.name}_{{{','.join(FORMATS)}}}")
+
+
+def _prompt(args) -> None:
+    from amuro.data import load_split
+    from amuro.registry import check_format, get_set
+    from amuro.templates import render, target_delimiter
+
+    ts, fmt = get_set(args.set), check_format(args.format)
+    for row in load_split(ts.name, ts.eval_split)[: args.n]:
+        ex = render(ts.name, fmt, row)
+        print(f"--- prompt ---\n{ex.prompt}\n--- target (after {target_delimiter(ts.name, fmt)!r}) ---\n{ex.target}")
+        if ex.choices:
+            print(f"--- choices --- {list(ex.choices)}  gold {list(ex.gold)}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="amuro", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("tiny-model", help="build a tiny OlmoForCausalLM and tokenizer, offline")
+    p.add_argument("out")
+    p.add_argument("--style", choices=("bpe", "sentencepiece"), default="bpe")
+    p.add_argument("--vocab-size", type=int, default=400)
+    p.add_argument("--hidden-size", type=int, default=64)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_tiny_model)
+    p = sub.add_parser("tasks", help="list the task sets and their lm-eval task names")
+    p.set_defaults(func=_tasks)
+    p = sub.add_parser("prompt", help="print rendered prompts of a set in a format")
+    p.add_argument("set")
+    p.add_argument("format")
+    p.add_argument("-n", type=int, default=2)
+    p.set_defaults(func=_prompt)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except AmuroError as e:
+        print(f"amuro: error: {e}", file=sys.stderr)
+        return e.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

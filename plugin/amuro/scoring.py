@@ -1,0 +1,74 @@
+"""Scoring rules: TokenProb choice strings, the authors' lenient candidate ids, Rouge-L."""
+
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+
+def _encode(tok, text: str, add_bos_token: bool | None) -> list[int]:
+    # Exactly what lm-eval's HFLM.tok_encode does: the tokenizer's own default unless add_bos_token is given.
+    kwargs = {} if add_bos_token is None else {"add_special_tokens": add_bos_token}
+    return tok.encode(text, **kwargs)
+
+
+def first_subtoken_choices(tok, prompts: Sequence[str], labels: Sequence[str], delimiter: str,
+                           add_bos_token: bool | None = None) -> tuple[list[list[str]], int]:
+    """For each prompt, the text of each label's first subtoken after the prompt, as lm-eval's HFLM will see it.
+
+    HFLM moves the prompt's trailing whitespace into the continuation and scores `continuation` as the tokens of
+    `context + continuation` past those of `context`. For a label `w` the natural continuation is
+    `whitespace + delimiter + w`; we keep only its first token `t` and return the string `s` for which
+    `context + whitespace + delimiter + s` tokenizes to `context` then exactly `t`. lm-eval's multiple-choice
+    argmax over these one-token continuations is then TokenProb: the label whose first subtoken has the highest
+    logit right after the prompt. Returns (choices per prompt, number of prompts that fell back to whole words
+    because a first subtoken could not be written as text on its own).
+    """
+    out, fallbacks = [], 0
+    for prompt in prompts:
+        context = prompt.rstrip()
+        lead = prompt[len(context):] + delimiter
+        ctx_ids = _encode(tok, context, add_bos_token)
+        ctx_text = tok.decode(ctx_ids)
+        choices = []
+        for word in labels:
+            whole = _encode(tok, context + lead + word, add_bos_token)
+            first = whole[len(ctx_ids)] if whole[:len(ctx_ids)] == ctx_ids and len(whole) > len(ctx_ids) else None
+            piece = tok.decode(ctx_ids + [first])[len(ctx_text):] if first is not None else ""
+            text = piece[len(lead):] if piece.startswith(lead) else ""
+            if not text or _encode(tok, context + lead + text, add_bos_token) != ctx_ids + [first]:
+                choices = list(labels)
+                fallbacks += 1
+                break
+            choices.append(text)
+        if len(set(choices)) != len(choices):
+            raise_ambiguous(tok, labels, choices)
+        out.append(choices)
+    return out, fallbacks
+
+
+def raise_ambiguous(tok, labels, choices):
+    from amuro.errors import AmuroError
+
+    raise AmuroError(f"labels {list(labels)} share a first subtoken under tokenizer "
+                     f"{getattr(tok, 'name_or_path', tok)!r} ({choices}); TokenProb cannot tell them apart")
+
+
+def paper_candidates(tok, labels: Sequence[str]) -> list[tuple[int, int]]:
+    """The authors' lenient candidates (REFERENCE_STUDY §3.3): every subtoken id, special tokens included, of
+    each label and of each label with a leading space, in the order [labels..., " "+labels...]. Returns
+    (token id, label index) pairs in that order; the first pair holding the highest logit wins."""
+    words = list(labels) + [" " + w for w in labels]
+    return [(i, k % len(labels)) for k, w in enumerate(words) for i in tok(w)["input_ids"]]
+
+
+@functools.lru_cache(maxsize=1)
+def _rouge_scorer():
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+
+
+def rouge_l(reference: str, prediction: str) -> float:
+    """Rouge-L F-measure, rouge-score defaults (no stemming), as the authors' `evaluate.load('rouge')`."""
+    return _rouge_scorer().score(reference, prediction)["rougeL"].fmeasure
