@@ -64,6 +64,10 @@ def _patch_task_manager(module):
 
     __init__._plugin_paths = True
     cls.__init__ = __init__
+    if os.path.basename(sys.argv[0] if sys.argv else "") in ("lm_eval", "lm-eval"):
+        from amuro.errors import install_excepthook
+
+        install_excepthook()  # unknown tasks and amuro input errors: one line, not a traceback
 
 
 def _register_models(_module):

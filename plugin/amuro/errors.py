@@ -12,16 +12,29 @@ class AmuroError(ValueError):
     exit_code = 2
 
 
+def _did_you_mean(message: str) -> str:
+    import difflib
+
+    from amuro.registry import FORMATS, SETS
+
+    names = [f"amuro_{s}_{f}" for s in SETS for f in FORMATS] + [f"amuro_{s}" for s in SETS]
+    missing = message.split(":", 1)[1].strip(" []'\"").split("'")[0].split(",")[0].strip()
+    close = difflib.get_close_matches(missing, names, n=1) if missing.startswith("amuro") else []
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def _excepthook(exc_type, exc, tb, _previous=sys.excepthook):
+    # The interpreter exits with status 1 after an excepthook returns.
     if isinstance(exc, AmuroError):
         print(f"amuro: error: {exc}", file=sys.stderr)
-        sys.stderr.flush()
-        # sys.exit is not possible from an excepthook; the interpreter exits with 1 after it returns.
-        return
-    _previous(exc_type, exc, tb)
+    elif isinstance(exc, ValueError) and str(exc).startswith("Tasks not found"):
+        print(f"lm_eval: error: {exc}{_did_you_mean(str(exc))}; `lm_eval ls tasks` lists them", file=sys.stderr)
+    else:
+        _previous(exc_type, exc, tb)
 
 
 def install_excepthook() -> None:
-    """Show an uncaught AmuroError as one line, also under plain `lm_eval` (the task loader calls this)."""
+    """Show an uncaught AmuroError, or lm-eval's unknown-task error, as one line instead of a traceback. Called by
+    the task loader and, in the `lm_eval` command, by the start-up shim."""
     if getattr(sys.excepthook, "__name__", "") != "_excepthook":
         sys.excepthook = _excepthook

@@ -39,12 +39,12 @@ TEMPLATES: dict[str, dict[str, str]] = {
                    "{distractor2}Answer D: {distractor3}\n ### Question: ",  # [authors]
         "instruct": "Given the context: {support} And the answer: Answer A: {correct_answer} Answer B: {distractor1}"
                     "Answer C: {distractor2}Answer D: {distractor3}Generate a suitable question: ",  # [authors]
-        "io": "{support}{correct_answer}{distractor1}{distractor2}{distractor3}",
+        "io": "{support} {correct_answer} {distractor1} {distractor2} {distractor3}",
     },
     "tweetqa": {
         "default": "### Input: {tweet}\n ### Answer: {answer}\n ### Question: ",  # [authors]
         "instruct": "Given the context: {tweet} And the answer: {answer}Generate a suitable question: ",  # [authors]
-        "io": "{tweet}{answer}",
+        "io": "{tweet} {answer}",
     },
     "nli": {
         "default": "### Input_1: {text1}\n ### Input_2: {text2}\n ### Inference: ",  # [authors]
@@ -152,7 +152,7 @@ def _keyed_options(row: dict, question_key: str) -> tuple[dict, tuple]:
 def _hellaswag_clean(text: str) -> str:
     # WikiHow rows carry "[title]", "[step]" ... markers; lm-eval's hellaswag task drops them the same way.
     text = text.strip().replace(" [title]", ". ")
-    return re.sub(r"\[.*?\]", "", text).replace("  ", " ")
+    return re.sub(r"\[.*?\]", "", text).replace("  ", " ").strip()
 
 
 def _hellaswag(row: dict) -> tuple[dict, tuple]:

@@ -1,0 +1,48 @@
+"""Shared fixtures: offline mode, the fixture data, tiny models built once per session, an lm-eval runner."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "data"
+
+# Never touch the Hub; read every set from the shipped JSONL fixtures.
+for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ[var] = "1"
+os.environ["AMURO_DATA_DIR"] = str(FIXTURES)
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_bpe(tmp_path_factory) -> str:
+    """A tiny OlmoForCausalLM with a byte-level BPE tokenizer (OLMo-like: no BOS)."""
+    from amuro.tiny import build_tiny_model
+
+    return str(build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-bpe", style="bpe"))
+
+
+@pytest.fixture(scope="session")
+def tiny_sp(tmp_path_factory) -> str:
+    """A tiny OlmoForCausalLM with a SentencePiece-like tokenizer that prepends BOS (Llama-like)."""
+    from amuro.tiny import build_tiny_model
+
+    return str(build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-sp", style="sentencepiece"))
+
+
+def evaluate(model_path: str, tasks: list[str], *, model: str = "hf", model_args: dict | None = None,
+             num_fewshot: int | None = None, limit: int | None = None, metadata: dict | None = None,
+             **kwargs) -> dict:
+    """Run real lm-eval in-process on a local model with the amuro tasks (no built-in index, for speed)."""
+    import lm_eval
+
+    import amuro
+
+    args = {"pretrained": model_path, "dtype": "float32", **(model_args or {})}
+    manager = amuro.task_manager(include_defaults=False, metadata={**args, **(metadata or {})})
+    return lm_eval.simple_evaluate(model=model, model_args=args, tasks=tasks, task_manager=manager,
+                                   num_fewshot=num_fewshot, limit=limit, device="cpu", batch_size=4,
+                                   log_samples=True, **kwargs)

@@ -1,0 +1,91 @@
+"""After `pip install`, plain `lm_eval` finds the tasks and `--model amuro-hf`, from any folder."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES
+
+PY_LISTING = """
+import logging, sys
+from lm_eval.tasks import TaskManager
+from lm_eval.api.registry import get_model
+names = set(TaskManager(include_defaults={defaults}).all_tasks)
+print(int("amuro_mnli_instruct" in names), int("amuro" in names), int("arc_easy" in names),
+      get_model("amuro-hf").__name__ if {models} else "", get_model("hf").__name__ if {models} else "")
+"""
+
+
+def _run(args, cwd, env=None, timeout=600):
+    env = {**os.environ, "AMURO_DATA_DIR": str(FIXTURES), **(env or {})}
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_lm_eval_cli_runs_an_amuro_task_without_include_path(tiny_bpe, tmp_path):
+    out = tmp_path / "out"
+    result = _run(["lm_eval", "--tasks", "amuro_mnli_instruct", "--model", "hf", "--model_args",
+                   f"pretrained={tiny_bpe}", "--limit", "4", "--output_path", str(out)], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    [results_file] = list(out.rglob("results_*.json"))
+    acc = json.loads(results_file.read_text())["results"]["amuro_mnli_instruct"]["acc,none"]
+    assert 0.0 <= acc <= 1.0
+
+
+@pytest.mark.slow
+def test_task_manager_sees_plugin_and_builtin_tasks_and_both_models(tmp_path):
+    result = _run([sys.executable, "-c", PY_LISTING.format(defaults=True, models=True)], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["1", "1", "1", "AmuroHFLM", "HFLM"]
+    assert "overrides existing task" not in result.stderr
+
+
+def test_opt_out_switches_the_shim_off(tmp_path):
+    on = _run([sys.executable, "-c", PY_LISTING.format(defaults=False, models=False)], cwd=tmp_path)
+    off = _run([sys.executable, "-c", PY_LISTING.format(defaults=False, models=False)], cwd=tmp_path,
+               env={"AMURO_LM_EVAL_PLUGIN": "0"})
+    assert on.stdout.split() == ["1", "1", "0"] and off.stdout.split() == ["0", "0", "0"]
+
+
+@pytest.mark.slow
+def test_lm_eval_ls_tasks_lists_them(tmp_path):
+    result = _run(["lm_eval", "ls", "tasks"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "amuro_mnli_instruct" in result.stdout and "amuro_xsum_io" in result.stdout
+
+
+@pytest.mark.slow
+def test_unknown_task_is_a_one_line_error(tmp_path):
+    result = _run(["lm_eval", "--tasks", "amuro_mnli_instrct", "--model", "hf", "--model_args",
+                   "pretrained=unused"], cwd=tmp_path)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("lm_eval: error: Tasks not found") and "did you mean amuro_mnli_instruct?" in last
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["missing_file", "malformed_row", "missing_field"])
+def test_bad_data_is_a_one_line_error_naming_file_and_line(case, tiny_bpe, tmp_path):
+    data = tmp_path / "data"
+    (data / "mnli").mkdir(parents=True)
+    rows = (FIXTURES / "mnli" / "validation_matched.jsonl").read_text().splitlines()
+    if case == "malformed_row":
+        rows[2] = rows[2][:-5]
+    elif case == "missing_field":
+        rows[2] = rows[2].replace('"hypothesis"', '"hypothesys"')
+    if case != "missing_file":
+        (data / "mnli" / "validation_matched.jsonl").write_text("\n".join(rows) + "\n")
+    result = _run(["lm_eval", "--tasks", "amuro_mnli_default", "--model", "hf", "--model_args",
+                   f"pretrained={tiny_bpe}", "--limit", "2"], cwd=tmp_path, env={"AMURO_DATA_DIR": str(data)})
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    where = f"{data / 'mnli' / 'validation_matched.jsonl'}"
+    expected = {"missing_file": f"amuro: error: {where}: no such file",
+                "malformed_row": f"amuro: error: {where}:3: malformed JSON",
+                "missing_field": f"amuro: error: {where}:3: missing field 'hypothesis'"}[case]
+    assert last.startswith(expected), last
