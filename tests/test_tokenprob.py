@@ -121,3 +121,20 @@ def test_random_fewshot_is_seeded_and_never_the_scored_document(tiny_bpe):
     for s, context in zip(a, contexts):  # gpt3nli draws demonstrations from its only split
         demos = context.split("\n")[:-1]
         assert len(demos) == 3 and not any(d.startswith(s["doc"]["amuro_prompt"]) for d in demos)
+
+
+def test_amuro_hf_first_equals_plain_hf_and_runs_a_shared_prefix_once(tiny_bpe, monkeypatch):
+    from amuro.lm_eval_model import AmuroHFLM
+
+    calls = []
+    original = AmuroHFLM._shared_prefix_logprobs
+    monkeypatch.setattr(AmuroHFLM, "_shared_prefix_logprobs",
+                        lambda self, prefix, suffixes: calls.append(len(suffixes)) or original(self, prefix, suffixes))
+    tasks = ["amuro_mnli_default", "amuro_paws_io", "amuro_boolq_instruct"]
+    kwargs = dict(num_fewshot=4, limit=8, metadata={"amuro_fewshot": "paper"})
+    plain = list(_samples(evaluate(tiny_bpe, tasks, **kwargs)))
+    ours = list(_samples(evaluate(tiny_bpe, tasks, model="amuro-hf", **kwargs)))
+    assert calls == [8, 8, 8]  # one prefix pass per task, its 8 documents scored on top of it
+    for (_, _, _, ctx_a, lls_a), (_, _, _, ctx_b, lls_b) in zip(plain, ours):
+        assert ctx_a == ctx_b
+        np.testing.assert_allclose(lls_a, lls_b, atol=1e-4)

@@ -5,7 +5,9 @@
 `tokenprob=`
 - `first` (default): each continuation is cut to its first token, so any multiple-choice task is scored by the
   label whose first subtoken scores highest (the paper's §3.3 definition). On `amuro_*` tasks this equals plain
-  `--model hf`, whose choices are already first subtokens.
+  `--model hf`, whose choices are already first subtokens. Contexts that share a long token prefix (the authors'
+  few-shot mode puts the same k demonstrations before every document) run that prefix once and reuse its KV cache;
+  the other contexts go through HFLM's batched path.
 - `paper`: the authors' lenient rule, reproduced exactly (REFERENCE_STUDY §3.3): one forward pass over the prompt
   verbatim (its trailing space included), and the label owning the first of the highest-scoring candidate ids,
   where candidates are all subtoken ids, special tokens included, of every label and every space-prefixed label.
@@ -15,6 +17,8 @@ Rolling log-likelihoods and generation are never changed.
 """
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import torch
@@ -27,6 +31,26 @@ from amuro.errors import AmuroError
 from amuro.scoring import paper_candidates
 
 TOKENPROB_MODES = ("first", "paper", "off")
+MIN_SHARED_PREFIX = 32  # tokens; shorter common prefixes are not worth a separate pass
+
+
+def shared_prefix_groups(contexts: list[tuple[int, ...]], min_prefix: int) -> list[tuple[int, list]]:
+    """Group token sequences that share a prefix of at least `min_prefix` tokens (leaving each at least one
+    token of its own). Returns (prefix length, members); length 0 for sequences without such a group."""
+    groups: list[tuple[int, list]] = []
+    for ctx in sorted(contexts):
+        if groups and groups[-1][0]:
+            length, members = groups[-1]
+            common = 0
+            while common < min(length, len(ctx) - 1) and members[0][common] == ctx[common]:
+                common += 1
+            if common >= min_prefix:
+                groups[-1] = (common, members + [ctx])
+                continue
+        groups.append((len(ctx) - 1 if len(ctx) - 1 >= min_prefix else 0, [ctx]))
+    lone = [ctx for length, members in groups if length == 0 or len(members) == 1 for ctx in members]
+    return [(length, members) for length, members in groups if length and len(members) > 1] + \
+        ([(0, lone)] if lone else [])
 
 
 @register_model("amuro-hf")
@@ -42,14 +66,59 @@ class AmuroHFLM(HFLM):
             return super().loglikelihood(requests, disable_tqdm=disable_tqdm)
         if self.tokenprob == "paper":
             return self._paper_loglikelihood(requests, disable_tqdm)
-        new_reqs = []
+        new_reqs, contexts = [], {}
         for context, continuation in (req.args for req in requests):
             if context == "":
                 ctx_enc, cont_enc = [self.prefix_token_id], self.tok_encode(continuation)
-            else:
+            elif self.backend != "causal":
                 ctx_enc, cont_enc = self._encode_pair(context, continuation)
+            else:  # HFLM._encode_pair, with each context encoded once rather than once per choice
+                stripped = context.rstrip()
+                if stripped not in contexts:
+                    contexts[stripped] = self.tok_encode(stripped)
+                ctx_enc = contexts[stripped]
+                cont_enc = self.tok_encode(context + continuation)[len(ctx_enc):]
             new_reqs.append(((context, continuation), ctx_enc, cont_enc[:1]))
-        return self._loglikelihood_tokens(new_reqs, disable_tqdm=disable_tqdm)
+        return self._first_token_loglikelihood(new_reqs, disable_tqdm)
+
+    def _first_token_loglikelihood(self, reqs, disable_tqdm: bool):
+        # HFLM scores (context + continuation)[-(max_length + 1):][:-1]: for one continuation token that is the
+        # context's last max_length tokens, read at its last position.
+        by_context: dict[tuple[int, ...], list[int]] = {}
+        for i, (_, ctx_enc, _) in enumerate(reqs):
+            by_context.setdefault(tuple(ctx_enc[-self.max_length:]), []).append(i)
+        results: list[tuple[float, bool] | None] = [None] * len(reqs)
+        for length, members in shared_prefix_groups(list(by_context), MIN_SHARED_PREFIX):
+            if not length:
+                rest = [i for ctx in members for i in by_context[ctx]]
+                for i, res in zip(rest, self._loglikelihood_tokens([reqs[i] for i in rest], disable_tqdm)):
+                    results[i] = res
+                continue
+            logprobs = self._shared_prefix_logprobs(list(members[0][:length]), [list(c[length:]) for c in members])
+            for ctx, logp in zip(members, logprobs):
+                greedy = int(torch.argmax(logp))
+                for i in by_context[ctx]:
+                    token = reqs[i][2][0]
+                    results[i] = (float(logp[token]), greedy == token)
+        return results
+
+    @torch.no_grad()
+    def _shared_prefix_logprobs(self, prefix: list[int], suffixes: list[list[int]]) -> list[torch.Tensor]:
+        """Log-softmax at the last position of prefix + each suffix, running the prefix once."""
+        cache = self.model(torch.tensor([prefix], device=self.device), use_cache=True).past_key_values
+        size = self.batch_size if isinstance(self.batch_size, int) and self.batch_size > 0 else 16
+        out = []
+        for start in range(0, len(suffixes), size):
+            batch = suffixes[start:start + size]
+            batch_cache = copy.deepcopy(cache)
+            batch_cache.batch_repeat_interleave(len(batch))
+            width = max(map(len, batch))
+            # Right padding needs no mask: causal attention never lets a real token see the padding after it.
+            ids = torch.tensor([s + [s[-1]] * (width - len(s)) for s in batch], device=self.device)
+            logits = self.model(ids, past_key_values=batch_cache, use_cache=True).logits
+            last = logits[torch.arange(len(batch)), torch.tensor([len(s) - 1 for s in batch])]
+            out.extend(F.log_softmax(last.float(), dim=-1).cpu())
+        return out
 
     def _paper_loglikelihood(self, requests, disable_tqdm: bool):
         # Group the choices of one document: same task, document and context.

@@ -1,0 +1,125 @@
+"""Documents/s of `amuro_mnli_default` TokenProb evaluation through lm-eval versus the authors' approach.
+
+    python bench/bench_tokenprob.py                    # 4-shot (the authors' demonstrations), 512 documents
+    python bench/bench_tokenprob.py --docs 256 --shots 0 --hidden-size 128 --layers 4
+
+All sides score the same documents, with the same contexts (the authors' few-shot mode: the first k rows before
+every document), on the same tiny OLMo (built offline):
+- lm-eval: `simple_evaluate` on a loaded model, i.e. what `lm_eval --tasks amuro_mnli_default` does once the model
+  is in memory (task loading, request building, batched scoring), with `--model hf` and with `--model amuro-hf`
+  (`tokenprob=first`, which runs a few-shot prefix shared by every document once and reuses its KV cache).
+- the authors (REFERENCE_STUDY §3.3, `predict_classification.py --constraint_type next_word`): one forward pass
+  per document at batch size 1, softmax over the vocabulary, argmax over the candidate label ids.
+The two run alternately, `--rounds` times each, in this one process; the best time of each is compared and the
+ratio printed. Throughput numbers on a shared CPU are noisy; the ratio is what to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+
+
+def write_mnli(root: Path, n_docs: int, seed: int = 0) -> None:
+    """Synthetic rows in the GLUE MNLI schema (premise, hypothesis, label, idx)."""
+    from amuro.tiny import _WORDS
+
+    rnd = random.Random(seed)
+
+    def sentence(k):
+        return " ".join(rnd.choice(_WORDS) for _ in range(k)).capitalize() + "."
+
+    (root / "mnli").mkdir(parents=True, exist_ok=True)
+    for split, n in (("validation_matched", n_docs), ("train", 64)):
+        with open(root / "mnli" / f"{split}.jsonl", "w") as f:
+            for i in range(n):
+                row = {"premise": sentence(rnd.randint(12, 24)), "hypothesis": sentence(rnd.randint(5, 10)),
+                       "label": i % 3, "idx": i}
+                f.write(json.dumps(row) + "\n")
+
+
+def run_lm_eval(lm, model_path: str, shots: int):
+    import lm_eval
+
+    import amuro
+
+    manager = amuro.task_manager(include_defaults=False,
+                                 metadata={"pretrained": model_path, "amuro_fewshot": "paper"})
+    start = time.perf_counter()
+    out = lm_eval.simple_evaluate(model=lm, tasks=["amuro_mnli_default"], task_manager=manager,
+                                  num_fewshot=shots, log_samples=True, verbosity="ERROR")
+    seconds = time.perf_counter() - start
+    samples = out["samples"]["amuro_mnli_default"]
+    return seconds, [s["arguments"][0][0] for s in samples]
+
+
+def run_authors(model, tok, contexts: list[str], labels: list[str]):
+    """One forward per document at batch 1, the authors' candidate ids (every subtoken of each label and
+    space-prefixed label), softmax over the vocabulary, argmax among the candidates."""
+    import torch
+
+    words = labels + [" " + w for w in labels]
+    candidates = [i for w in words for i in tok(w).input_ids]
+    preds = []
+    start = time.perf_counter()
+    with torch.no_grad():
+        for context in contexts:
+            enc = tok(context, return_tensors="pt")
+            probs = model(**enc).logits[0, -1].softmax(-1)
+            preds.append(int(torch.argmax(probs[candidates])))
+    return time.perf_counter() - start, preds
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=512)
+    parser.add_argument("--shots", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--hidden-size", type=int, default=64)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args(argv)
+    os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+
+    import torch
+    from lm_eval.models.huggingface import HFLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from amuro.lm_eval_model import AmuroHFLM
+    from amuro.registry import NLI_LABELS
+    from amuro.tiny import build_tiny_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        os.environ["AMURO_DATA_DIR"] = str(tmp / "data")
+        write_mnli(tmp / "data", args.docs)
+        path = str(build_tiny_model(tmp / "model", hidden_size=args.hidden_size, num_layers=args.layers))
+        common = dict(pretrained=path, dtype="float32", device="cpu", batch_size=args.batch_size)
+        lms = {"hf": HFLM(**common), "amuro-hf": AmuroHFLM(tokenprob="first", **common)}
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+        tok = AutoTokenizer.from_pretrained(path)
+        times = {"authors": [], "hf": [], "amuro-hf": []}
+        for _ in range(args.rounds):
+            for name, lm in lms.items():
+                seconds, contexts = run_lm_eval(lm, path, args.shots)
+                times[name].append(seconds)
+            times["authors"].append(run_authors(model, tok, contexts, list(NLI_LABELS))[0])
+        n_tokens = sum(len(tok(c).input_ids) for c in contexts) / len(contexts)
+
+    print(f"model: tiny OLMo hidden {args.hidden_size} x {args.layers} layers, {args.docs} docs, {args.shots}-shot "
+          f"contexts of {n_tokens:.0f} tokens on average, {torch.get_num_threads()} threads, best of {args.rounds}")
+    authors_rate = args.docs / min(times["authors"])
+    for name, label in (("authors", "authors (batch 1, one forward per doc)"),
+                        ("hf", f"lm-eval --model hf (batch {args.batch_size})"),
+                        ("amuro-hf", f"lm-eval --model amuro-hf (batch {args.batch_size})")):
+        rate = args.docs / min(times[name])
+        print(f"{label:<42} {rate:8.1f} docs/s  {min(times[name]):6.2f} s   ratio to authors {rate / authors_rate:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()
