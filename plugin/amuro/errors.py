@@ -14,12 +14,13 @@ class AmuroError(ValueError):
 
 def _did_you_mean(message: str) -> str:
     import difflib
+    import re
 
     from amuro.registry import FORMATS, SETS
 
     names = [f"amuro_{s}_{f}" for s in SETS for f in FORMATS] + [f"amuro_{s}" for s in SETS]
-    missing = message.split(":", 1)[1].strip(" []'\"").split("'")[0].split(",")[0].strip()
-    close = difflib.get_close_matches(missing, names, n=1) if missing.startswith("amuro") else []
+    asked = re.findall(r"amuro\w*", message)
+    close = difflib.get_close_matches(asked[0], names, n=1) if asked else []
     return f" (did you mean {close[0]}?)" if close else ""
 
 

@@ -92,20 +92,15 @@ def load_task_dataset(task_set: str, prompt_format: str, *, pretrained=None, tok
         for row, choices in zip(eval_rows, tp):
             row["amuro_tp_choices"] = choices
 
-    splits = {ts.eval_split: datasets.Dataset.from_list(eval_rows)}
+    splits = {ts.eval_split: eval_rows}
     if amuro_fewshot == "paper":
         # The authors' demonstrations: the first k rows of the scored split itself, not excluded from scoring.
-        demos = [{**row, "amuro_paper_fewshot": True} for row in eval_rows]
-    elif ts.fewshot_split == ts.eval_split:
-        demos = eval_rows  # lm-eval's sampler excludes the scored row itself
-    else:
-        demos = _render_rows(task_set, prompt_format, load_split(task_set, ts.fewshot_split, amuro_data_dir),
-                             f"{task_set}/{ts.fewshot_split}")
-    if ts.fewshot_split != ts.eval_split:
-        splits[ts.fewshot_split] = datasets.Dataset.from_list(demos)
-    elif amuro_fewshot == "paper":
-        splits[ts.eval_split] = datasets.Dataset.from_list(demos)
-    return datasets.DatasetDict(splits)
+        splits[ts.fewshot_split] = [{**row, "amuro_paper_fewshot": True} for row in eval_rows]
+    elif ts.fewshot_split != ts.eval_split:
+        splits[ts.fewshot_split] = _render_rows(task_set, prompt_format, load_split(
+            task_set, ts.fewshot_split, amuro_data_dir), f"{task_set}/{ts.fewshot_split}")
+    # else (gpt3nli, a single split): lm-eval's sampler excludes the scored row from its demonstrations.
+    return datasets.DatasetDict({split: datasets.Dataset.from_list(rows) for split, rows in splits.items()})
 
 
 class FewshotSampler(ContextSampler):
