@@ -107,9 +107,10 @@ class AmuroHFLM(HFLM):
         """Log-softmax at the last position of prefix + each suffix, running the prefix once."""
         cache = self.model(torch.tensor([prefix], device=self.device), use_cache=True).past_key_values
         size = self.batch_size if isinstance(self.batch_size, int) and self.batch_size > 0 else 16
-        out = []
-        for start in range(0, len(suffixes), size):
-            batch = suffixes[start:start + size]
+        order = sorted(range(len(suffixes)), key=lambda i: len(suffixes[i]))  # similar lengths: little padding
+        out: list[torch.Tensor | None] = [None] * len(suffixes)
+        for start in range(0, len(order), size):
+            batch = [suffixes[i] for i in order[start:start + size]]
             batch_cache = copy.deepcopy(cache)
             batch_cache.batch_repeat_interleave(len(batch))
             width = max(map(len, batch))
@@ -117,7 +118,8 @@ class AmuroHFLM(HFLM):
             ids = torch.tensor([s + [s[-1]] * (width - len(s)) for s in batch], device=self.device)
             logits = self.model(ids, past_key_values=batch_cache, use_cache=True).logits
             last = logits[torch.arange(len(batch)), torch.tensor([len(s) - 1 for s in batch])]
-            out.extend(F.log_softmax(last.float(), dim=-1).cpu())
+            for i, row in zip(order[start:start + size], F.log_softmax(last.float(), dim=-1).cpu()):
+                out[i] = row
         return out
 
     def _paper_loglikelihood(self, requests, disable_tqdm: bool):
