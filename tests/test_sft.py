@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from amuro.errors import AmuroError
-from amuro.sft_data import paper_learning_rate, sft_rows
+from amuro.sft_data import paper_learning_rate, sft_rows, tulu_rows
 
 from conftest import ROOT, evaluate
 
@@ -58,3 +58,66 @@ def test_unknown_dataset_is_a_one_line_error(tiny_bpe, tmp_path):
                   cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("amuro: error: unknown task set 'squad'")
+
+
+def _first_batch(model_path, dataset, out, *extra):
+    """The first collated batch of the real SFTTrainer that training/sft.py builds."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("amuro_training_sft", SFT)
+    sft = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(sft)
+    script_args, training_args = sft.parse(["--model_name_or_path", model_path, "--dataset", dataset,
+                                            "--output_dir", str(out), "--per_device_train_batch_size", "4", *extra])
+    trainer, rows = sft.build_trainer(script_args, training_args)
+    return trainer.processing_class, next(iter(trainer.get_train_dataloader())), rows, training_args
+
+
+def _split_by_loss(tok, batch):
+    for ids, labels, mask in zip(batch["input_ids"], batch["labels"], batch["attention_mask"]):
+        real = mask == 1
+        yield tok.decode(ids[real & (labels == -100)]), tok.decode(ids[labels != -100]), labels[real]
+
+
+def test_labels_mask_exactly_the_prompt(tiny_bpe, tmp_path):
+    tok, batch, rows, args = _first_batch(tiny_bpe, "mnli", tmp_path)
+    assert args.learning_rate == 2e-6 and args.num_train_epochs == 3.0 and args.max_length == 2048
+    texts = {r["prompt"] + r["completion"] + tok.eos_token for r in rows}
+    for prompt, loss, labels in _split_by_loss(tok, batch):
+        # The prompt's trailing space merges into the label's first token, which is in the loss.
+        assert loss in {f" {w}{tok.eos_token}" for w in ("entailment", "neutral", "contradiction")}
+        assert prompt + loss in texts
+        first = int((labels != -100).nonzero()[0])
+        assert (labels[:first] == -100).all() and (labels[first:] != -100).all()
+
+
+def test_tulu_loss_is_on_assistant_turns_only(tiny_bpe, tmp_path):
+    tok, batch, rows, args = _first_batch(tiny_bpe, "tulu", tmp_path, "--fraction", "1.0")
+    assert args.assistant_only_loss and args.num_train_epochs == 5.0 and len(rows) == 12
+    answers = {"".join(t["content"] + tok.eos_token for t in r["messages"] if t["role"] == "assistant")
+               for r in rows}
+    for prompt, loss, _ in _split_by_loss(tok, batch):
+        assert loss in answers
+        assert "<|user|>" in prompt and "<|assistant|>" in prompt
+
+
+def test_tulu_rows_need_an_assistant_turn(tmp_path):
+    (tmp_path / "tulu").mkdir()
+    row = {"dataset": "x", "id": "a", "messages": [{"role": "user", "content": "hi"}]}
+    (tmp_path / "tulu" / "train.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(AmuroError, match="row 0 .id 'a'.: a messages row without an assistant turn"):
+        tulu_rows(1.0, root=tmp_path)
+    assert len(tulu_rows(0.25)) == 3  # a seeded quarter of the 12 fixture rows
+
+
+@pytest.mark.slow
+def test_tulu_run_and_loss_goes_down(tiny_bpe, tmp_path):
+    out = tmp_path / "tulu"
+    result = _sft("--model_name_or_path", tiny_bpe, "--dataset", "tulu", "--fraction", "1.0", "--max_steps", "40",
+                  "--learning_rate", "3e-3", "--logging_steps", "5", "--save_strategy", "no", "--output_dir", str(out),
+                  cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    card = json.loads((out / "run_card.json").read_text())
+    assert card["train"] == "tulu" and card["format"] == "tulu_chat" and card["examples"] == 12
+    losses = [loss for _, loss in card["loss_curve"]]  # logged every 5 steps; the arithmetic chats are learnable
+    assert len(losses) == 8 and losses[-1] < 0.7 * losses[0], losses

@@ -109,7 +109,8 @@ class AmuroHFLM(HFLM):
         size = self.batch_size if isinstance(self.batch_size, int) and self.batch_size > 0 else 16
         order = sorted(range(len(suffixes)), key=lambda i: len(suffixes[i]))  # similar lengths: little padding
         out: list[torch.Tensor | None] = [None] * len(suffixes)
-        for start in range(0, len(order), size):
+        for start in tqdm(range(0, len(order), size), desc=f"TokenProb on a shared {len(prefix)}-token prefix",
+                          disable=self.rank != 0):
             batch = [suffixes[i] for i in order[start:start + size]]
             batch_cache = copy.deepcopy(cache)
             batch_cache.batch_repeat_interleave(len(batch))

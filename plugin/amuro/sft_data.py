@@ -2,10 +2,45 @@
 
 from __future__ import annotations
 
-from amuro.data import load_split
+from dataclasses import dataclass, field
+
+from amuro.data import data_dir, load_hub, load_split, read_jsonl, split_path
 from amuro.errors import AmuroError
 from amuro.registry import SETS, check_format, get_set
 from amuro.templates import render, target_delimiter
+
+TULU_NAME = "tulu"
+
+# Tulu v2's chat format (<|system|>/<|user|>/<|assistant|> lines, EOS after each assistant turn). The
+# {% generation %} markers tell TRL which tokens are the assistant's: the only ones in the loss.
+TULU_CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'system' -%}{{ '<|system|>\\n' + message['content'] + '\\n' }}"
+    "{%- elif message['role'] == 'user' -%}{{ '<|user|>\\n' + message['content'] + '\\n' }}"
+    "{%- elif message['role'] == 'assistant' -%}{{ '<|assistant|>\\n' }}"
+    "{%- generation -%}{{ message['content'] + eos_token }}{%- endgeneration -%}"
+    "{{ '\\n' if not loop.last else '' }}"
+    "{%- endif -%}"
+    "{%- if loop.last and add_generation_prompt -%}{{ '<|assistant|>\\n' }}{%- endif -%}"
+    "{%- endfor -%}"
+)
+
+
+@dataclass(frozen=True)
+class TrainingSource:
+    """A training-only dataset, described with the attributes `amuro.data` reads from a registry TaskSet."""
+
+    name: str
+    hf_path: str
+    hf_name: str | None
+    columns: dict
+    used: tuple[str, ...]
+    hf_kwargs: dict = field(default_factory=dict)
+
+
+TULU = TrainingSource(TULU_NAME, "allenai/tulu-v2-sft-mixture", None,
+                      {"dataset": str, "id": str, "messages": list}, ("messages",))
+ROLES = ("system", "user", "assistant")
 
 # The paper's learning rates (REFERENCE_STUDY §5): 2e-7 for xsum, 2e-6 for every other training set and Tulu.
 PAPER_LEARNING_RATE = {"xsum": 2e-7}
@@ -43,4 +78,34 @@ def sft_rows(set_name: str, fmt: str = "default", max_examples: int | None = 600
         out.append({"prompt": ex.prompt, "completion": delimiter + ex.target})
     if not out:
         raise AmuroError(f"set {set_name!r}: no training examples")
+    return out
+
+
+def _check_messages(messages: list) -> None:
+    for turn in messages:
+        if not (isinstance(turn, dict) and turn.get("role") in ROLES and isinstance(turn.get("content"), str)):
+            raise AmuroError(f"each message must be {{'role': {'|'.join(ROLES)}, 'content': str}}, got {turn!r:.80}")
+    if not any(turn["role"] == "assistant" for turn in messages):
+        raise AmuroError("a messages row without an assistant turn has nothing to learn")
+
+
+def tulu_rows(fraction: float = 0.05, seed: int = 42, root=None) -> list[dict]:
+    """A seeded `fraction` of Tulu v2 (`messages` rows), from the Hub or `AMURO_DATA_DIR/tulu/train.jsonl`.
+    The authors' script subsampled 5% with seed 42 (the fraction they trained on is not recoverable)."""
+    import math
+
+    import numpy as np
+
+    if not 0.0 < fraction <= 1.0:
+        raise AmuroError(f"--fraction must be in (0, 1], got {fraction}")
+    base = data_dir(root)
+    rows = read_jsonl(split_path(base, TULU_NAME, "train"), TULU) if base else load_hub(TULU, "train")
+    order = np.random.default_rng(seed).permutation(len(rows))[:math.ceil(fraction * len(rows))]
+    out = []
+    for i in order:
+        try:
+            _check_messages(rows[i]["messages"])
+        except AmuroError as e:
+            raise AmuroError(f"tulu/train row {i} (id {rows[i].get('id')!r}): {e}") from None
+        out.append({"messages": [{"role": t["role"], "content": t["content"]} for t in rows[i]["messages"]]})
     return out

@@ -13,22 +13,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from amuro.sft_data import TULU_CHAT_TEMPLATE
 from amuro.templates import TEMPLATES
 
 STYLES = ("bpe", "sentencepiece")
-
-# Tulu v2 chat format (<|user|>\n...\n<|assistant|>\n...<eos>); the assistant turn and its EOS are in the loss.
-TULU_CHAT_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{%- if message['role'] == 'system' -%}{{ '<|system|>\\n' + message['content'] + '\\n' }}"
-    "{%- elif message['role'] == 'user' -%}{{ '<|user|>\\n' + message['content'] + '\\n' }}"
-    "{%- elif message['role'] == 'assistant' -%}{{ '<|assistant|>\\n' }}"
-    "{%- generation -%}{{ message['content'] + eos_token }}{%- endgeneration -%}"
-    "{{ '\\n' if not loop.last else '' }}"
-    "{%- endif -%}"
-    "{%- if loop.last and add_generation_prompt -%}{{ '<|assistant|>\\n' }}{%- endif -%}"
-    "{%- endfor -%}"
-)
 
 _WORDS = ("the a an of to in and is was for on with as by at from that this it he she they we you his her their "
           "man woman child dog cat people team city river school market doctor teacher student player police "
