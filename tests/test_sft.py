@@ -121,3 +121,30 @@ def test_tulu_run_and_loss_goes_down(tiny_bpe, tmp_path):
     assert card["train"] == "tulu" and card["format"] == "tulu_chat" and card["examples"] == 12
     losses = [loss for _, loss in card["loss_curve"]]  # logged every 5 steps; the arithmetic chats are learnable
     assert len(losses) == 8 and losses[-1] < 0.7 * losses[0], losses
+
+
+@pytest.mark.slow
+def test_resume_continues_an_interrupted_run(tiny_bpe, tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    args = ["--model_name_or_path", tiny_bpe, "--dataset", "paws", "--max_steps", "4", "--save_strategy", "steps",
+            "--save_steps", "2", "--logging_steps", "1", "--output_dir", str(out)]
+    assert _sft(*args, cwd=tmp_path).returncode == 0
+    # Make it look interrupted right after the step-2 checkpoint: no final model, no run card, no checkpoint-4.
+    shutil.rmtree(out / "checkpoint-4")
+    for name in ("run_card.json", "model.safetensors"):
+        (out / name).unlink()
+    result = _sft(*args, "--resume", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    card = json.loads((out / "run_card.json").read_text())
+    assert card["resumed_from"] == str(out / "checkpoint-2") and card["global_steps"] == 4
+    assert [step for step, _ in card["loss_curve"]] == [1, 2, 3, 4]  # steps 1-2 restored, 3-4 trained now
+
+
+def test_missing_revision_is_a_one_line_error(tmp_path):
+    result = _sft("--model_name_or_path", "allenai/OLMo-1B-hf", "--revision", "step0-tokens0B", "--dataset", "mnli",
+                  "--output_dir", str(tmp_path / "x"), cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("amuro: error: cannot load allenai/OLMo-1B-hf at revision step0-tokens0B")

@@ -46,6 +46,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer, TrlParser
 
 from amuro.errors import AmuroError
@@ -134,8 +135,8 @@ def main(argv=None) -> int:
     trainer, rows = build_trainer(script_args, training_args)
     tokenizer, tulu = trainer.processing_class, script_args.dataset == TULU_NAME
     start = time.time()
-    last_checkpoint = script_args.resume and any(out.glob("checkpoint-*"))
-    result = trainer.train(resume_from_checkpoint=True if last_checkpoint else None)
+    resume_from = get_last_checkpoint(str(out)) if script_args.resume and out.is_dir() else None
+    result = trainer.train(resume_from_checkpoint=resume_from)
     trainer.save_model(str(out))
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(out)
@@ -147,7 +148,7 @@ def main(argv=None) -> int:
             "tokens_seen": int(float(tokens[-1])) if tokens else None,
             "global_steps": result.global_step, "final_train_loss": result.training_loss,
             "loss_curve": [[e["step"], e["loss"]] for e in trainer.state.log_history if "loss" in e],
-            "wall_time_s": round(time.time() - start, 1), "seed": training_args.seed, "amuro_version": __version__,
+            "resumed_from": resume_from, "wall_time_s": round(time.time() - start, 1), "seed": training_args.seed, "amuro_version": __version__,
             "hyperparameters": {k: v for k, v in asdict(training_args).items() if k in HYPERPARAMETERS},
         }
         (out / RUN_CARD).write_text(json.dumps(card, indent=2, default=str) + "\n")
