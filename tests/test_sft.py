@@ -129,7 +129,7 @@ def test_resume_continues_an_interrupted_run(tiny_bpe, tmp_path):
 
     out = tmp_path / "run"
     args = ["--model_name_or_path", tiny_bpe, "--dataset", "paws", "--max_steps", "4", "--save_strategy", "steps",
-            "--save_steps", "2", "--logging_steps", "1", "--output_dir", str(out)]
+            "--save_steps", "2", "--save_total_limit", "2", "--logging_steps", "1", "--output_dir", str(out)]
     assert _sft(*args, cwd=tmp_path).returncode == 0
     # Make it look interrupted right after the step-2 checkpoint: no final model, no run card, no checkpoint-4.
     shutil.rmtree(out / "checkpoint-4")
@@ -148,3 +148,19 @@ def test_missing_revision_is_a_one_line_error(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("amuro: error: cannot load allenai/OLMo-1B-hf at revision step0-tokens0B")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config,stage", [("accelerate_1gpu.yaml", 2), ("accelerate_multigpu.yaml", 3)])
+def test_deepspeed_zero_runs_for_real_on_cpu(config, stage, tiny_bpe, tmp_path):
+    # One process is enough on a CPU machine (DeepSpeed's gloo backend); the first run JIT-builds a comm op.
+    out = tmp_path / f"zero{stage}"
+    result = subprocess.run(
+        ["accelerate", "launch", "--config_file", str(ROOT / "ds_configs" / config), "--num_processes", "1",
+         SFT, "--model_name_or_path", tiny_bpe, "--dataset", "mnli", "--max_steps", "3", "--output_dir", str(out)],
+        cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    card = json.loads((out / "run_card.json").read_text())
+    assert card["deepspeed_zero_stage"] == stage and card["global_steps"] == 3  # no silent fallback to DDP
+    acc = evaluate(str(out), ["amuro_mnli_io"], limit=4)["results"]["amuro_mnli_io"]["acc,none"]
+    assert 0.0 <= acc <= 1.0

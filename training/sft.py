@@ -58,8 +58,9 @@ RUN_CARD = "run_card.json"
 PAPER_RECIPE = dict(
     num_train_epochs=None, per_device_train_batch_size=8, gradient_accumulation_steps=1, learning_rate=None,
     lr_scheduler_type="linear", warmup_steps=0.03, weight_decay=0.0, max_grad_norm=0.0, max_length=2048, seed=42,
-    gradient_checkpointing=False, report_to="none", logging_steps=10, save_strategy="epoch",
-    save_only_model=False, dataloader_pin_memory=False,
+    gradient_checkpointing=False, report_to="none", logging_steps=10, dataloader_pin_memory=False,
+    # A checkpoint (with optimizer state, for --resume) per epoch; only the latest is kept.
+    save_strategy="epoch", save_only_model=False, save_total_limit=1,
 )
 
 
@@ -148,7 +149,10 @@ def main(argv=None) -> int:
             "tokens_seen": int(float(tokens[-1])) if tokens else None,
             "global_steps": result.global_step, "final_train_loss": result.training_loss,
             "loss_curve": [[e["step"], e["loss"]] for e in trainer.state.log_history if "loss" in e],
-            "resumed_from": resume_from, "wall_time_s": round(time.time() - start, 1), "seed": training_args.seed, "amuro_version": __version__,
+            "resumed_from": resume_from, "wall_time_s": round(time.time() - start, 1),
+            "world_size": training_args.world_size,
+            "deepspeed_zero_stage": trainer.accelerator.state.deepspeed_plugin.zero_stage
+            if trainer.is_deepspeed_enabled else None, "seed": training_args.seed, "amuro_version": __version__,
             "hyperparameters": {k: v for k, v in asdict(training_args).items() if k in HYPERPARAMETERS},
         }
         (out / RUN_CARD).write_text(json.dumps(card, indent=2, default=str) + "\n")
