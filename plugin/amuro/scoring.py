@@ -28,24 +28,23 @@ def first_subtoken_choices(tok, prompts: Sequence[str], labels: Sequence[str], d
     leads = [p[len(c):] + delimiter for p, c in zip(prompts, contexts)]
     ctx_ids = _encode(tok, contexts, add_bos_token)
     wholes = _encode(tok, [c + lead + w for c, lead in zip(contexts, leads) for w in labels], add_bos_token)
-    texts = []
+    n = len(labels)
+    firsts, texts = [], []  # per (prompt, label): the first continuation token and its text, or None / ""
     for d, (ids, lead) in enumerate(zip(ctx_ids, leads)):
         tail = ids[-4:]  # the piece's text is local: decode a short tail, not the whole context
         tail_text = tok.decode(tail)
-        for k in range(len(labels)):
-            whole = wholes[d * len(labels) + k]
-            ok = whole[:len(ids)] == ids and len(whole) > len(ids)
-            piece = tok.decode(tail + [whole[len(ids)]]) if ok else ""
+        for whole in wholes[d * n:(d + 1) * n]:
+            first = whole[len(ids)] if whole[:len(ids)] == ids and len(whole) > len(ids) else None
+            piece = tok.decode(tail + [first]) if first is not None else ""
             piece = piece[len(tail_text):] if piece.startswith(tail_text) else ""
+            firsts.append(first)
             texts.append(piece[len(lead):] if piece.startswith(lead) else "")
-    verify = _encode(tok, [contexts[i // len(labels)] + leads[i // len(labels)] + t for i, t in enumerate(texts)],
-                     add_bos_token)
+    verify = _encode(tok, [contexts[i // n] + leads[i // n] + t for i, t in enumerate(texts)], add_bos_token)
     out, fallbacks = [], 0
     for d, ids in enumerate(ctx_ids):
-        choices = texts[d * len(labels):(d + 1) * len(labels)]
-        exact = all(t and verify[d * len(labels) + k] == ids + [wholes[d * len(labels) + k][len(ids)]]
-                    for k, t in enumerate(choices))
-        if not exact:
+        span = range(d * n, (d + 1) * n)
+        choices = [texts[i] for i in span]
+        if not all(texts[i] and verify[i] == ids + [firsts[i]] for i in span):
             choices, fallbacks = list(labels), fallbacks + 1
         if len(set(choices)) != len(choices):
             raise_ambiguous(tok, labels, choices)

@@ -51,23 +51,27 @@ def paper_learning_rate(set_name: str) -> float:
     return PAPER_LEARNING_RATE.get(set_name, DEFAULT_LEARNING_RATE)
 
 
-def sft_rows(set_name: str, fmt: str = "default", max_examples: int | None = 6000, seed: int = 42,
-             data_dir=None) -> list[dict]:
-    """Prompt/completion rows of a set's training split, shuffled with `seed` and cut to `max_examples`.
-
-    The shuffle is `datasets.Dataset.shuffle(seed)`'s permutation (numpy's default_rng), so with the Hub's row
-    order the subset is the authors' `shuffle(seed=42).select(range(6000))`. The completion starts with the
-    template's target delimiter: nothing after a prompt that ends in a space (TRL then puts the merged
-    space+word token in the loss, as the authors' re-tokenised prompt did), one space otherwise.
-    """
+def seeded_subset(n_rows: int, size: int | None, seed: int) -> list[int]:
+    """Row indices of a seeded shuffle cut to `size`: `datasets.Dataset.shuffle(seed)`'s permutation (numpy's
+    default_rng), so with the Hub's row order this is the authors' `shuffle(seed=42).select(range(size))`."""
     import numpy as np
 
+    return np.random.default_rng(seed).permutation(n_rows)[:size].tolist()
+
+
+def sft_rows(set_name: str, fmt: str = "default", max_examples: int | None = 6000, seed: int = 42,
+             root=None) -> list[dict]:
+    """Prompt/completion rows of a set's training split, shuffled with `seed` and cut to `max_examples`
+    (`seeded_subset`). The completion starts with the template's target delimiter: nothing after a prompt that
+    ends in a space (TRL then puts the merged space+word token in the loss, as the authors' re-tokenised prompt
+    did), one space otherwise.
+    """
     ts, fmt = get_set(set_name), check_format(fmt)
     if not ts.train_split:
         trainable = ", ".join(n for n, s in SETS.items() if s.train_split)
         raise AmuroError(f"set {set_name!r} has no training split; sets that do: {trainable}")
-    rows = load_split(set_name, ts.train_split, data_dir)
-    order = np.random.default_rng(seed).permutation(len(rows))[:max_examples]
+    rows = load_split(set_name, ts.train_split, root)
+    order = seeded_subset(len(rows), max_examples, seed)
     delimiter = target_delimiter(set_name, fmt)
     out = []
     for i in order:
@@ -94,13 +98,11 @@ def tulu_rows(fraction: float = 0.05, seed: int = 42, root=None) -> list[dict]:
     The authors' script subsampled 5% with seed 42 (the fraction they trained on is not recoverable)."""
     import math
 
-    import numpy as np
-
     if not 0.0 < fraction <= 1.0:
         raise AmuroError(f"--fraction must be in (0, 1], got {fraction}")
     base = data_dir(root)
     rows = read_jsonl(split_path(base, TULU_NAME, "train"), TULU) if base else load_hub(TULU, "train")
-    order = np.random.default_rng(seed).permutation(len(rows))[:math.ceil(fraction * len(rows))]
+    order = seeded_subset(len(rows), math.ceil(fraction * len(rows)), seed)
     out = []
     for i in order:
         try:
