@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 
-def write_mnli(root: Path, n_docs: int, seed: int = 0) -> None:
+def write_mnli(root: Path, n_docs: int, seed: int = 0, n_train: int = 64, premise_words=(12, 24)) -> None:
     """Synthetic rows in the GLUE MNLI schema (premise, hypothesis, label, idx)."""
     from amuro.tiny import _WORDS
 
@@ -35,10 +35,10 @@ def write_mnli(root: Path, n_docs: int, seed: int = 0) -> None:
         return " ".join(rnd.choice(_WORDS) for _ in range(k)).capitalize() + "."
 
     (root / "mnli").mkdir(parents=True, exist_ok=True)
-    for split, n in (("validation_matched", n_docs), ("train", 64)):
+    for split, n in (("validation_matched", n_docs), ("train", n_train)):
         with open(root / "mnli" / f"{split}.jsonl", "w") as f:
             for i in range(n):
-                row = {"premise": sentence(rnd.randint(12, 24)), "hypothesis": sentence(rnd.randint(5, 10)),
+                row = {"premise": sentence(rnd.randint(*premise_words)), "hypothesis": sentence(rnd.randint(5, 10)),
                        "label": i % 3, "idx": i}
                 f.write(json.dumps(row) + "\n")
 

@@ -73,14 +73,25 @@ def _first_batch(model_path, dataset, out, *extra):
     return trainer.processing_class, next(iter(trainer.get_train_dataloader())), rows, training_args
 
 
+def _examples(batch):
+    """(input_ids, labels) of each example of a collated batch: padded rows, or one padding-free row."""
+    if "cu_seq_lens_q" in batch:
+        bounds = batch["cu_seq_lens_q"].tolist()
+        for start, end in zip(bounds, bounds[1:]):
+            yield batch["input_ids"][0, start:end], batch["labels"][0, start:end]
+    else:
+        for ids, labels, mask in zip(batch["input_ids"], batch["labels"], batch["attention_mask"]):
+            yield ids[mask == 1], labels[mask == 1]
+
+
 def _split_by_loss(tok, batch):
-    for ids, labels, mask in zip(batch["input_ids"], batch["labels"], batch["attention_mask"]):
-        real = mask == 1
-        yield tok.decode(ids[real & (labels == -100)]), tok.decode(ids[labels != -100]), labels[real]
+    for ids, labels in _examples(batch):
+        yield tok.decode(ids[labels == -100]), tok.decode(ids[labels != -100]), labels
 
 
-def test_labels_mask_exactly_the_prompt(tiny_bpe, tmp_path):
-    tok, batch, rows, args = _first_batch(tiny_bpe, "mnli", tmp_path)
+@pytest.mark.parametrize("padding_free", ["true", "false"])
+def test_labels_mask_exactly_the_prompt(padding_free, tiny_bpe, tmp_path):
+    tok, batch, rows, args = _first_batch(tiny_bpe, "mnli", tmp_path, "--padding_free", padding_free)
     assert args.learning_rate == 2e-6 and args.num_train_epochs == 3.0 and args.max_length == 2048
     texts = {r["prompt"] + r["completion"] + tok.eos_token for r in rows}
     for prompt, loss, labels in _split_by_loss(tok, batch):
@@ -91,8 +102,38 @@ def test_labels_mask_exactly_the_prompt(tiny_bpe, tmp_path):
         assert (labels[:first] == -100).all() and (labels[first:] != -100).all()
 
 
-def test_tulu_loss_is_on_assistant_turns_only(tiny_bpe, tmp_path):
-    tok, batch, rows, args = _first_batch(tiny_bpe, "tulu", tmp_path, "--fraction", "1.0")
+@pytest.mark.parametrize("dataset", ["mnli", "tulu"])
+def test_padding_free_batches_score_like_padded_ones(dataset, tiny_bpe, tmp_path):
+    """The default concatenates a batch into one row; position ids keep its examples apart, so the loss on the
+    same examples equals the padded batch's (SFTTrainer runs the model with use_cache=False, as here)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    extra = ["--fraction", "1.0"] if dataset == "tulu" else []
+    _, free, _, args = _first_batch(tiny_bpe, dataset, tmp_path / "free", *extra)
+    _, padded, _, padded_args = _first_batch(tiny_bpe, dataset, tmp_path / "padded", "--padding_free", "false", *extra)
+    assert args.padding_free and args.max_length == 2048 and not padded_args.padding_free
+    assert free["input_ids"].shape[0] == 1 and "attention_mask" not in free and len(free["cu_seq_lens_q"]) == 5
+    assert free["input_ids"].shape[1] == int(padded["attention_mask"].sum())  # the same tokens, no padding
+    model = AutoModelForCausalLM.from_pretrained(tiny_bpe, dtype=torch.float32)
+    with torch.no_grad():
+        losses = [float(model(**batch, use_cache=False).loss) for batch in (free, padded)]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
+def test_padding_free_truncates_to_max_length(tiny_bpe, tmp_path):
+    # The fixture's xsum prompts take 150-241 tiny-tokenizer tokens, prompt + summary 200-295: at 200 every
+    # example is cut, and those whose prompt alone fills 200 tokens are dropped, as TRL does for padded batches.
+    _, batch, rows, args = _first_batch(tiny_bpe, "xsum", tmp_path, "--max_length", "200")
+    assert args.max_length == 200 and args.padding_free
+    assert batch["cu_seq_lens_q"].diff().tolist() == [200] * 4
+    with pytest.raises(AmuroError, match="no xsum example has a token to learn within --max_length 40"):
+        _first_batch(tiny_bpe, "xsum", tmp_path, "--max_length", "40")
+
+
+@pytest.mark.parametrize("padding_free", ["true", "false"])
+def test_tulu_loss_is_on_assistant_turns_only(padding_free, tiny_bpe, tmp_path):
+    tok, batch, rows, args = _first_batch(tiny_bpe, "tulu", tmp_path, "--fraction", "1.0", "--padding_free", padding_free)
     assert args.assistant_only_loss and args.num_train_epochs == 5.0 and len(rows) == 12
     answers = {"".join(t["content"] + tok.eos_token for t in r["messages"] if t["role"] == "assistant")
                for r in rows}
@@ -164,3 +205,13 @@ def test_deepspeed_zero_runs_for_real_on_cpu(config, stage, tiny_bpe, tmp_path):
     assert card["deepspeed_zero_stage"] == stage and card["global_steps"] == 3  # no silent fallback to DDP
     acc = evaluate(str(out), ["amuro_mnli_io"], limit=4)["results"]["amuro_mnli_io"]["acc,none"]
     assert 0.0 <= acc <= 1.0
+
+
+@pytest.mark.slow
+def test_training_benchmark_runs_its_sides_on_equal_tokens(tmp_path):
+    # Not a timing test: the benchmark itself asserts that every side trained on the same tokens.
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_sft.py"), "--steps", "2", "--rounds", "1",
+                             "--hidden-size", "32", "--layers", "1"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ratio to authors  1.00x" in result.stdout and "peak memory" in result.stdout

@@ -47,18 +47,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from transformers.trainer_utils import get_last_checkpoint
+from transformers.utils import logging
 from trl import SFTConfig, SFTTrainer, TrlParser
 
 from amuro.errors import AmuroError
 from amuro.sft_data import TULU_CHAT_TEMPLATE, TULU_NAME, paper_learning_rate, sft_rows, tulu_rows
 
 RUN_CARD = "run_card.json"
+logger = logging.get_logger("amuro.sft")
 
 # The paper's recipe as parser defaults: a YAML --config and the command line override them.
 PAPER_RECIPE = dict(
     num_train_epochs=None, per_device_train_batch_size=8, gradient_accumulation_steps=1, learning_rate=None,
     lr_scheduler_type="linear", warmup_steps=0.03, weight_decay=0.0, max_grad_norm=0.0, max_length=2048, seed=42,
     gradient_checkpointing=False, report_to="none", logging_steps=10, dataloader_pin_memory=False,
+    # Padding-free batches: the 8 examples of a batch are concatenated into one row with per-example position ids,
+    # which the attention turns into a block-diagonal mask (no cross-example attention, no pad tokens).
+    # `--padding_free false` goes back to padded batches.
+    padding_free=True,
     # A checkpoint (with optimizer state, for --resume) per epoch; only the latest is kept.
     save_strategy="epoch", save_only_model=False, save_total_limit=1,
 )
@@ -73,6 +79,9 @@ class ScriptArguments:
     prompt_format: str = field(default="default", metadata={"help": "default | io | instruct"})
     max_examples: int = field(default=6000, metadata={"help": "seeded subsample of the training split"})
     fraction: float = field(default=0.05, metadata={"help": "tulu only: the seeded fraction of Tulu v2 to train on"})
+    attn_implementation: str = field(default="auto", metadata={
+        "help": "transformers attention: auto (flash_attention_2 on a GPU where installed, else sdpa), sdpa, eager, "
+                "flash_attention_2, ..."})
     resume: bool = field(default=False, metadata={"help": "continue from the last checkpoint in output_dir"})
     force: bool = field(default=False, metadata={"help": "train again even if output_dir holds a finished run"})
 
@@ -94,17 +103,23 @@ def parse(argv=None) -> tuple[ScriptArguments, SFTConfig]:
     return script_args, training_args
 
 
-def load_model_and_tokenizer(args: ScriptArguments, bf16: bool):
+def load_model_and_tokenizer(args: ScriptArguments):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import is_flash_attn_2_available
 
     where = args.model_name_or_path + (f" at revision {args.revision}" if args.revision else "")
+    attention = args.attn_implementation
+    if attention == "auto":  # flash-attention's varlen kernels make padding-free batches cost nothing extra
+        attention = "flash_attention_2" if torch.cuda.is_available() and is_flash_attn_2_available() else "sdpa"
     try:
         tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path, revision=args.revision)
+        # fp32 weights even for bf16 training: bf16 autocast (or DeepSpeed's bf16 with fp32 master weights) computes
+        # in bf16, while updates of lr 2e-6 would mostly round away on bf16 weights.
         model = AutoModelForCausalLM.from_pretrained(args.model_name_or_path, revision=args.revision,
-                                                     dtype=torch.bfloat16 if bf16 else torch.float32)
-    except OSError as e:
-        raise AmuroError(f"cannot load {where}: {str(e).splitlines()[0]}") from None
+                                                     dtype=torch.float32, attn_implementation=attention)
+    except (OSError, ValueError) as e:
+        raise AmuroError(f"cannot load {where}: {str(e).strip().splitlines()[0]}") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
@@ -117,12 +132,48 @@ def build_trainer(script_args: ScriptArguments, training_args: SFTConfig) -> tup
     tulu = script_args.dataset == TULU_NAME
     rows = (tulu_rows(script_args.fraction, training_args.seed) if tulu else
             sft_rows(script_args.dataset, script_args.prompt_format, script_args.max_examples, training_args.seed))
-    model, tokenizer = load_model_and_tokenizer(script_args, training_args.bf16)
+    model, tokenizer = load_model_and_tokenizer(script_args)
     if tulu:
         tokenizer.chat_template = TULU_CHAT_TEMPLATE
-    trainer = SFTTrainer(model=model, args=training_args, train_dataset=datasets.Dataset.from_list(rows),
-                         processing_class=tokenizer)
+    if training_args.padding_free and not supports_padding_free(model):
+        logger.warning(f"{type(model).__name__} cannot keep padding-free examples apart; training on padded batches")
+        training_args.padding_free = False
+    # TRL refuses padding-free batches with a max_length unless it packs (which would change the paper's 8 examples
+    # per step), so build the trainer without max_length and truncate its prepared dataset as TRL would have.
+    max_length = training_args.max_length
+    own_truncation = training_args.padding_free and not training_args.packing and max_length is not None
+    if own_truncation:
+        training_args.max_length = None
+    try:
+        trainer = SFTTrainer(model=model, args=training_args, train_dataset=datasets.Dataset.from_list(rows),
+                             processing_class=tokenizer)
+    finally:
+        training_args.max_length = max_length
+    if own_truncation:
+        trainer.train_dataset = truncate(trainer.train_dataset, max_length)
+    if len(trainer.train_dataset) == 0:
+        raise AmuroError(f"no {script_args.dataset} example has a token to learn within --max_length {max_length}")
     return trainer, rows
+
+
+def supports_padding_free(model) -> bool:
+    """Whether `model` keeps the examples of a padding-free row apart: flash/flex attention kernels read the
+    sequence boundaries, and models whose masks come from transformers' `create_causal_mask` turn restarting
+    position ids into a block-diagonal mask (OLMo, Llama, Qwen, ... in transformers >= 4.54)."""
+    import sys
+
+    attention = getattr(model.config, "_attn_implementation", None) or ""
+    if "flash" in attention or attention == "flex_attention":
+        return True
+    return hasattr(sys.modules[type(model).__module__], "create_causal_mask")
+
+
+def truncate(dataset, max_length: int):
+    """TRL's own truncation of a prepared dataset (keep the start) and its drop of examples left without loss."""
+    dataset = dataset.map(lambda ex: {"input_ids": ex["input_ids"][:max_length], "labels": ex["labels"][:max_length]},
+                          desc="Truncating train dataset")
+    return dataset.filter(lambda ex: any(label != -100 for label in ex["labels"]),
+                          desc="Dropping fully masked examples from train dataset")
 
 
 def main(argv=None) -> int:
@@ -150,19 +201,33 @@ def main(argv=None) -> int:
             "global_steps": result.global_step, "final_train_loss": result.training_loss,
             "loss_curve": [[e["step"], e["loss"]] for e in trainer.state.log_history if "loss" in e],
             "resumed_from": resume_from, "wall_time_s": round(time.time() - start, 1),
-            "world_size": training_args.world_size,
+            "train_runtime_s": result.metrics.get("train_runtime"), **peak_memory(),
+            "world_size": training_args.world_size, "attn_implementation": trainer.model.config._attn_implementation,
             "deepspeed_zero_stage": trainer.accelerator.state.deepspeed_plugin.zero_stage
             if trainer.is_deepspeed_enabled else None, "seed": training_args.seed, "amuro_version": __version__,
             "hyperparameters": {k: v for k, v in asdict(training_args).items() if k in HYPERPARAMETERS},
         }
-        (out / RUN_CARD).write_text(json.dumps(card, indent=2, default=str) + "\n")
+        # Written last and atomically: its presence marks a finished run (a rerun is then a no-op).
+        (out / f"{RUN_CARD}.tmp").write_text(json.dumps(card, indent=2, default=str) + "\n")
+        os.replace(out / f"{RUN_CARD}.tmp", out / RUN_CARD)
         print(f"saved the fine-tuned model and {RUN_CARD} to {out}")
     return 0
 
 
 HYPERPARAMETERS = ("learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
                    "gradient_accumulation_steps", "lr_scheduler_type", "warmup_steps", "weight_decay",
-                   "max_grad_norm", "max_length", "bf16", "packing", "optim", "seed")
+                   "max_grad_norm", "max_length", "bf16", "padding_free", "packing", "optim", "seed")
+
+
+def peak_memory() -> dict:
+    """This process's peak memory: what torch allocated on the GPU, or the resident set size on a CPU."""
+    import resource
+
+    import torch
+
+    if torch.cuda.is_available():
+        return {"peak_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20), "peak_memory_of": "cuda"}
+    return {"peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), "peak_memory_of": "rss"}
 
 
 def _step_of(revision: str | None) -> int | None:
