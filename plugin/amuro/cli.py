@@ -3,6 +3,8 @@
     amuro tiny-model OUT [--style bpe|sentencepiece]   # a tiny OlmoForCausalLM + local tokenizer, offline
     amuro tasks                                        # the 19 task sets and their lm-eval task names
     amuro prompt mnli instruct [-n 2]                  # rendered prompts and targets (AMURO_DATA_DIR or the Hub)
+    amuro report RESULTS.csv --out DIR                 # MRC, fine-tuning gain, transfer, formats, figures
+    amuro sweep SPEC [--dry-run] [--model M] [--out DIR]  # checkpoints x training sets -> results.csv
 """
 
 from __future__ import annotations
@@ -14,10 +16,14 @@ from amuro.errors import AmuroError
 
 
 def _tiny_model(args) -> None:
-    from amuro.tiny import build_tiny_model
+    from amuro.tiny import build_tiny_checkpoints, build_tiny_model
 
-    out = build_tiny_model(args.out, style=args.style, vocab_size=args.vocab_size, hidden_size=args.hidden_size,
-                           num_layers=args.layers, seed=args.seed)
+    sizes = dict(style=args.style, vocab_size=args.vocab_size, hidden_size=args.hidden_size, num_layers=args.layers)
+    if args.checkpoints:
+        out = build_tiny_checkpoints(args.out, args.checkpoints, **sizes)
+        print(f"{args.checkpoints} tiny OlmoForCausalLM revisions ({args.style} tokenizer) written to {out}")
+        return
+    out = build_tiny_model(args.out, seed=args.seed, **sizes)
     print(f"tiny OlmoForCausalLM ({args.style} tokenizer) written to {out}")
 
 
@@ -44,6 +50,28 @@ def _prompt(args) -> None:
             print(f"--- choices --- {list(ex.choices)}  gold {list(ex.gold)}")
 
 
+def _report(args) -> None:
+    from amuro.report import load_groups, write_report
+
+    groups = load_groups(args.groups) if args.groups else None
+    path = write_report(args.results, args.out, groups=groups, num_fewshot=args.num_fewshot, seed=args.seed)
+    print(f"report written to {path}")
+
+
+def _sweep(args) -> None:
+    from dataclasses import replace
+
+    from amuro.spec import load_spec
+    from amuro.sweep import Sweep
+
+    spec = load_spec(args.spec)
+    if args.model:
+        spec = replace(spec, model=args.model)
+    if args.keep_weights is not None:
+        spec = replace(spec, keep_weights=args.keep_weights)
+    Sweep(spec, args.out).run(dry_run=args.dry_run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="amuro", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -54,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden-size", type=int, default=64)
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoints", type=int, default=0,
+                   help="write N revisions (step<k>-tokens<m>M sub-folders + revisions.txt), as `amuro sweep` reads")
     p.set_defaults(func=_tiny_model)
     p = sub.add_parser("tasks", help="list the task sets and their lm-eval task names")
     p.set_defaults(func=_tasks)
@@ -62,6 +92,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("format")
     p.add_argument("-n", type=int, default=2)
     p.set_defaults(func=_prompt)
+    p = sub.add_parser("report", help="analyse a results table: report.md, figures, tables, summary.json")
+    p.add_argument("results", help="results CSV (the amuro.results schema)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--num-fewshot", type=int, default=None,
+                   help="analyse this shot count (default: per set, the count most of its rows use)")
+    p.add_argument("--groups", help='JSON {"group": [["eval", "train"], ...]} replacing the paper\'s Table 6 groups')
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.set_defaults(func=_report)
+    p = sub.add_parser("sweep", help="fine-tune and evaluate checkpoints as a run spec says; resumable")
+    p.add_argument("spec", help="run spec YAML (runs/*.yaml)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and what is already done")
+    p.add_argument("--model", help="evaluate this repo id or folder instead of the spec's model")
+    p.add_argument("--out", help="output folder (default: runs/<name>/ beside the spec)")
+    p.add_argument("--keep-weights", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep fine-tuned weights after evaluation (default: the spec's keep_weights)")
+    p.set_defaults(func=_sweep)
     return parser
 
 

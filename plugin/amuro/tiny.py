@@ -94,3 +94,14 @@ def build_tiny_model(out: str | Path, style: str = "bpe", vocab_size: int = 400,
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+def build_tiny_checkpoints(out: str | Path, n: int = 2, **kwargs) -> Path:
+    """`n` tiny models (different seeds) as the revisions of one model, laid out as `amuro sweep` reads a local
+    model: `out/step<k>-tokens<m>M/` sub-folders and `out/revisions.txt` listing them."""
+    out = Path(out)
+    names = [f"step{100 * k}-tokens{k}M" for k in range(1, n + 1)]
+    for k, name in enumerate(names):
+        build_tiny_model(out / name, seed=k, **kwargs)
+    (out / "revisions.txt").write_text("".join(f"{name}\n" for name in names))
+    return out
