@@ -19,9 +19,13 @@ Written by the sweep, read by `amuro report`. Columns (extra columns are allowed
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from amuro.errors import AmuroError
 from amuro.registry import FORMATS, INSTRUCTION_TUNING, SETS, TRAINING_SETS
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where used: the sweep imports this module and stays light
 
 COLUMNS = ("model", "revision", "step", "tokens", "train", "eval", "format", "num_fewshot", "metric", "value",
            "stderr", "n")
@@ -34,7 +38,7 @@ _FLOATS, _OPTIONAL_FLOATS = ("value",), ("stderr",)
 _CHOICES = {"train": TRAINS, "eval": tuple(SETS), "format": FORMATS, "metric": METRICS}
 
 
-def read_results(path) -> "pd.DataFrame":
+def read_results(path) -> pd.DataFrame:
     """Read and validate a results CSV; a bad table raises a one-line AmuroError naming the file."""
     import pandas as pd
 
@@ -49,7 +53,7 @@ def read_results(path) -> "pd.DataFrame":
     return validate(df, source=str(path), first_line=2)
 
 
-def validate(df, source: str = "results table", first_line: int | None = None) -> "pd.DataFrame":
+def validate(df: pd.DataFrame, source: str = "results table", first_line: int | None = None) -> pd.DataFrame:
     """A typed copy of `df` in the results schema. Rows are named by CSV line when `first_line` (the line of the
     first data row) is given, else by DataFrame position."""
     import pandas as pd
@@ -64,26 +68,31 @@ def validate(df, source: str = "results table", first_line: int | None = None) -
     def where(i: int) -> str:
         return f"line {first_line + i}" if first_line is not None else f"row {i}"
 
-    def text(col: str) -> "pd.Series":
-        return out[col].map(lambda v: "" if pd.isna(v) else str(v).strip())
+    def text(series: pd.Series) -> pd.Series:
+        return series.astype("string").fillna("").str.strip()
 
     out = df.copy().reset_index(drop=True)
     for col in ("model", "revision", "train", "eval", "format", "metric"):
-        out[col] = text(col)
+        out[col] = text(out[col]).astype(str)
     for col in _INTS + _OPTIONAL_INTS + _FLOATS + _OPTIONAL_FLOATS:
-        raw = text(col)
-        num = pd.to_numeric(raw.where(raw != ""), errors="coerce")
-        bad = (raw != "") & num.isna()
-        if col in _INTS + _FLOATS:
-            bad |= raw == ""
+        if pd.api.types.is_numeric_dtype(out[col]):  # already typed (a DataFrame, or a second validation)
+            num = out[col].astype(float)
+            empty, unreadable = num.isna(), pd.Series(False, index=out.index)
+        else:
+            raw = text(out[col])
+            empty = raw == ""
+            num = pd.to_numeric(raw.where(~empty), errors="coerce").astype(float)
+            unreadable = ~empty & num.isna()
+        bad = unreadable | (empty if col in _INTS + _FLOATS else False)
         if col in _INTS + _OPTIONAL_INTS:
             bad |= num.notna() & (num != num.round())
         if bad.any():
             i = int(bad.to_numpy().nonzero()[0][0])
             kind = "an integer" if col in _INTS + _OPTIONAL_INTS else "a number"
-            empty = "" if col in _INTS + _FLOATS else " or empty"
-            raise AmuroError(f"{source}: {where(i)}: {col} {raw.iloc[i]!r} is not {kind}{empty}")
-        out[col] = num.astype("Int64") if col in _INTS + _OPTIONAL_INTS else num.astype(float)
+            shown = "" if empty.iloc[i] else str(out[col].iloc[i]).strip()
+            raise AmuroError(f"{source}: {where(i)}: {col} {shown!r} is not {kind}"
+                             + ("" if col in _INTS + _FLOATS else " or empty"))
+        out[col] = num.astype("Int64") if col in _INTS + _OPTIONAL_INTS else num
     for col, allowed in _CHOICES.items():
         bad = ~out[col].isin(allowed)
         if bad.any():
