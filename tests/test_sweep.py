@@ -67,6 +67,14 @@ def test_tiny_spec_end_to_end(reference, tiny_checkpoints):
         assert [p.name for p in (reference / "models" / revision / "mnli").iterdir()] == ["run_card.json"]
     card = json.loads((reference / "models" / REVISIONS[0] / "mnli" / "run_card.json").read_text())
     assert card["train"] == "mnli" and card["global_steps"] == 2
+    # The report reads the sweep's table as it is.
+    from amuro.cli import main
+
+    assert main(["report", str(reference / "results.csv"), "--out", str(reference / "report")]) == 0
+    summary = json.loads((reference / "report" / "summary.json").read_text())
+    mrc = summary["mrc"]["cls_to_gen"]  # (xsum, mnli) and (socialiqa, mnli) at two steps; the paws cells missing
+    assert mrc["n"] + mrc["n_zero_base"] == 4 and mrc["n_missing"] == 4
+    assert {g["step"] for g in summary["ft_gain"]} == {100, 200}
     # A rerun skips every finished cell and leaves the table as it was.
     before = (reference / "results.csv").read_text()
     again = run_sweep(tiny_checkpoints, reference)

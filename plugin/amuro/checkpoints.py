@@ -66,24 +66,28 @@ def parse_revision(name: str) -> dict | None:
 
 
 def list_revisions(model: str, revisions_file: str | Path | None = None) -> list[str]:
-    """Branch names of `model`: a local folder's `revisions.txt`, the Hub's branch list, or `revisions_file`
-    when the Hub cannot be reached (one name per line; `#` comments)."""
-    if revisions_file is None and Path(model).is_dir():
-        revisions_file = Path(model) / REVISIONS_FILE
-        if not revisions_file.is_file():
+    """Branch names of `model`: a local folder's `revisions.txt`, else the Hub's branch list, else (the Hub
+    unreachable) `revisions_file`: one name per line, `#` comments."""
+    if Path(model).is_dir():
+        listed = Path(model) / REVISIONS_FILE
+        if not listed.is_file():
             raise AmuroError(f"{model} is a folder without {REVISIONS_FILE} (one revision sub-folder per line)")
-    if revisions_file is not None:
-        path = Path(revisions_file)
-        if not path.is_file():
-            raise AmuroError(f"revisions file {path} does not exist")
-        return [line.split("#")[0].strip() for line in path.read_text().splitlines() if line.split("#")[0].strip()]
+        return _read_names(listed)
     from huggingface_hub import list_repo_refs
 
     try:
         return [ref.name for ref in list_repo_refs(model).branches]
     except Exception as e:  # offline, unknown repo, gated: all end the same way for the user
+        if revisions_file is not None:
+            return _read_names(Path(revisions_file))
         raise AmuroError(f"cannot list the revisions of {model} ({type(e).__name__}); name a revisions_file in "
                          "the run spec") from None
+
+
+def _read_names(path: Path) -> list[str]:
+    if not path.is_file():
+        raise AmuroError(f"revisions file {path} does not exist")
+    return [line.split("#")[0].strip() for line in path.read_text().splitlines() if line.split("#")[0].strip()]
 
 
 def checkpoints(model: str, names: list[str]) -> list[Checkpoint]:

@@ -5,6 +5,7 @@
     amuro prompt mnli instruct [-n 2]                  # rendered prompts and targets (AMURO_DATA_DIR or the Hub)
     amuro report RESULTS.csv --out DIR                 # MRC, fine-tuning gain, transfer, formats, figures
     amuro sweep SPEC [--dry-run] [--model M] [--out DIR]  # checkpoints x training sets -> results.csv
+    amuro demo [--out DIR] [--resume]                  # the whole study on a tiny model, offline, in minutes
 """
 
 from __future__ import annotations
@@ -72,6 +73,14 @@ def _sweep(args) -> None:
     Sweep(spec, args.out).run(dry_run=args.dry_run)
 
 
+def _demo(args) -> None:
+    from amuro.demo import DemoConfig, run_demo
+
+    config = DemoConfig(pretrain_steps=args.pretrain_steps, checkpoints=args.checkpoints,
+                        train_examples=args.train_examples, eval_examples=args.eval_examples)
+    run_demo(args.out, resume=args.resume, config=config)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="amuro", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -108,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-weights", action=argparse.BooleanOptionalAction, default=None,
                    help="keep fine-tuned weights after evaluation (default: the spec's keep_weights)")
     p.set_defaults(func=_sweep)
+    p = sub.add_parser("demo", help="pre-train a tiny OLMo, sweep it, report: the whole study offline, in minutes")
+    p.add_argument("--out", default="demo", help="output folder (default: demo)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted demo in --out")
+    p.add_argument("--pretrain-steps", type=int, default=400)
+    p.add_argument("--checkpoints", type=int, default=4, help="pre-training checkpoints to fine-tune and evaluate")
+    p.add_argument("--train-examples", type=int, default=1000, help="fine-tuning examples per training set")
+    p.add_argument("--eval-examples", type=int, default=60, help="documents per evaluation task")
+    p.set_defaults(func=_demo)
     return parser
 
 

@@ -17,6 +17,7 @@ per key, so a killed sweep loses at most the cell in flight and a rerun never du
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -165,6 +166,10 @@ class Sweep:
         if plan.cache:  # lm-eval's request cache is keyed by request only: one database per model and revision
             cache = str(self.out / "cache" / cell.checkpoint.revision / cell.train)
             Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        # lm-eval warns, for every task with a custom dataset loader, that custom kwargs exist: noise here.
+        task_logger = logging.getLogger("lm_eval.api.task")
+        if not any(isinstance(f, _NotCustomKwargsWarning) for f in task_logger.filters):
+            task_logger.addFilter(_NotCustomKwargsWarning())
         manager = amuro.task_manager(include_defaults=False, metadata=dict(args))
         results = lm_eval.simple_evaluate(
             model=plan.model, model_args=args, tasks=list(cell.tasks), num_fewshot=plan.num_fewshot,
@@ -254,6 +259,11 @@ def append_rows(path: Path, rows: list[dict]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+
+
+class _NotCustomKwargsWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Custom kwargs can be passed" not in record.getMessage()
 
 
 def _die_with_parent() -> None:

@@ -40,7 +40,8 @@ def corpus(n_sentences: int = 3000, seed: int = 0) -> list[str]:
     return texts
 
 
-def build_tokenizer(style: str = "bpe", vocab_size: int = 400, seed: int = 0):
+def build_tokenizer(style: str = "bpe", vocab_size: int = 400, seed: int = 0, texts: list[str] | None = None):
+    """A tokenizer trained on `corpus(seed)`, plus `texts` when given (e.g. the demo's pre-training corpus)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -64,7 +65,7 @@ def build_tokenizer(style: str = "bpe", vocab_size: int = 400, seed: int = 0):
         tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="first", split=True)
         alphabet = [chr(c) for c in range(32, 127)] + ["\u2581", "\n", "\u2019"]
         names = dict(eos_token="</s>", bos_token="<s>", unk_token="<unk>", pad_token="<pad>")
-    tok.train_from_iterator(corpus(seed=seed), trainers.BpeTrainer(
+    tok.train_from_iterator(corpus(seed=seed) + list(texts or []), trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=special, initial_alphabet=alphabet, show_progress=False))
     if style == "sentencepiece":
         bos = tok.token_to_id("<s>")
@@ -76,13 +77,15 @@ def build_tokenizer(style: str = "bpe", vocab_size: int = 400, seed: int = 0):
 
 
 def build_tiny_model(out: str | Path, style: str = "bpe", vocab_size: int = 400, hidden_size: int = 64,
-                     num_layers: int = 2, num_heads: int = 4, max_positions: int = 1024, seed: int = 0) -> Path:
-    """Write a randomly initialised tiny OlmoForCausalLM and its tokenizer to `out`; returns the folder."""
+                     num_layers: int = 2, num_heads: int = 4, max_positions: int = 1024, seed: int = 0,
+                     texts: list[str] | None = None) -> Path:
+    """Write a randomly initialised tiny OlmoForCausalLM and its tokenizer (trained on `texts` too) to `out`;
+    returns the folder."""
     import torch
     from transformers import OlmoConfig, OlmoForCausalLM
 
     out = Path(out)
-    tok = build_tokenizer(style, vocab_size, seed)
+    tok = build_tokenizer(style, vocab_size, seed, texts)
     config = OlmoConfig(
         vocab_size=len(tok), hidden_size=hidden_size, num_hidden_layers=num_layers,
         num_attention_heads=num_heads, num_key_value_heads=num_heads, intermediate_size=4 * hidden_size,
