@@ -15,9 +15,14 @@ from conftest import ROOT, evaluate
 SFT = str(ROOT / "training" / "sft.py")
 
 
-def _sft(*args, cwd):
-    return subprocess.run([sys.executable, SFT, *args], cwd=cwd, env=dict(os.environ), capture_output=True,
+def _sft(*args, cwd, launcher=(sys.executable,)):
+    return subprocess.run([*launcher, SFT, *args], cwd=cwd, env=dict(os.environ), capture_output=True,
                           text=True, timeout=600)
+
+
+# `accelerate launch` on a machine without a GPU: one CPU process.
+ACCELERATE = ("accelerate", "launch", "--cpu", "--num_processes", "1", "--num_machines", "1",
+              "--mixed_precision", "no", "--dynamo_backend", "no")
 
 
 def test_training_rows_come_from_the_evaluation_templates():
@@ -41,7 +46,7 @@ def test_sets_without_a_training_split_are_refused():
 def test_sft_run_saves_a_model_the_harness_scores(tiny_bpe, tmp_path):
     out = tmp_path / "sft"
     result = _sft("--model_name_or_path", tiny_bpe, "--dataset", "mnli", "--max_steps", "3", "--output_dir",
-                  str(out), cwd=tmp_path)
+                  str(out), cwd=tmp_path, launcher=ACCELERATE)
     assert result.returncode == 0, result.stderr[-3000:]
     card = json.loads((out / "run_card.json").read_text())
     assert card["train"] == "mnli" and card["format"] == "default" and card["global_steps"] == 3
@@ -156,7 +161,7 @@ def test_tulu_run_and_loss_goes_down(tiny_bpe, tmp_path):
     out = tmp_path / "tulu"
     result = _sft("--model_name_or_path", tiny_bpe, "--dataset", "tulu", "--fraction", "1.0", "--max_steps", "40",
                   "--learning_rate", "3e-3", "--logging_steps", "5", "--save_strategy", "no", "--output_dir", str(out),
-                  cwd=tmp_path)
+                  cwd=tmp_path, launcher=ACCELERATE)
     assert result.returncode == 0, result.stderr[-3000:]
     card = json.loads((out / "run_card.json").read_text())
     assert card["train"] == "tulu" and card["format"] == "tulu_chat" and card["examples"] == 12
