@@ -138,7 +138,8 @@ def test_padding_free_truncates_to_max_length(tiny_bpe, tmp_path):
 
 @pytest.mark.parametrize("padding_free", ["true", "false"])
 def test_tulu_loss_is_on_assistant_turns_only(padding_free, tiny_bpe, tmp_path):
-    tok, batch, rows, args = _first_batch(tiny_bpe, "tulu", tmp_path, "--fraction", "1.0", "--padding_free", padding_free)
+    tok, batch, rows, args = _first_batch(tiny_bpe, "tulu", tmp_path, "--fraction", "1.0",
+                                          "--padding_free", padding_free)
     assert args.assistant_only_loss and args.num_train_epochs == 5.0 and len(rows) == 12
     answers = {"".join(t["content"] + tok.eos_token for t in r["messages"] if t["role"] == "assistant")
                for r in rows}

@@ -150,7 +150,8 @@ def test_model_loads_once_per_cell_and_the_request_cache_is_per_revision(tiny_ch
 @pytest.mark.slow
 def test_slurm_launcher_through_submitits_local_executor(tiny_checkpoints, tmp_path):
     spec = tmp_path / "slurm.yaml"
-    spec.write_text(TINY.read_text().replace("checkpoints: {uniform: 2}", "checkpoints: {revisions: [step200-tokens2M]}")
+    one = "checkpoints: {revisions: [step200-tokens2M]}"
+    spec.write_text(TINY.read_text().replace("checkpoints: {uniform: 2}", one)
                     .replace("keep_weights: false", "keep_weights: true")
                     .replace("  base: [in_domain, ood, cross_task]", "  base: [mnli]")
                     .replace("  finetuned: [in_domain, ood, cross_task]", "  finetuned: [mnli]")
@@ -200,4 +201,5 @@ def test_an_unknown_set_or_format_in_the_spec_is_a_one_line_error(tmp_path):
     result = subprocess.run([sys.executable, "-m", "amuro.cli", "sweep", str(spec), "--dry-run"],
                             capture_output=True, text=True)
     assert result.returncode == 2
-    assert result.stderr == f"amuro: error: {spec}: unknown prompt format 'chat'; known formats: default, io, instruct\n"
+    known = "known formats: default, io, instruct"
+    assert result.stderr == f"amuro: error: {spec}: unknown prompt format 'chat'; {known}\n"

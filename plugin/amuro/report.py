@@ -75,6 +75,8 @@ def _records(df) -> list[dict]:
 def write_report(results, out, groups: dict | None = None, num_fewshot: int | None = None, seed: int = 0) -> Path:
     import pandas as pd
 
+    from tqdm.auto import tqdm
+
     from amuro import analysis as A
     from amuro import figures as F
     from amuro.results import read_results
@@ -118,27 +120,35 @@ def write_report(results, out, groups: dict | None = None, num_fewshot: int | No
     in_tulu = [(d, t) for d, t in A.in_domain_pairs() if t == "tulu"]
     cross_cls = [(d, t) for d, t in A.cross_task_pairs() if t in A.CLS_TRAIN]
     cross_gen = [(d, t) for d, t in A.cross_task_pairs() if t in A.GEN_TRAIN]
-    figs = {
-        "mrc": F.mrc(summary["mrc"], by_step, fig / "mrc.png"),
-        "ft_gain": F.ft_gain(gain, fig / "ft_gain.png", "Fine-tuning gain by checkpoint"
-                             + (" (the paper's groups, Table 6 / Fig. 4)" if paper_groups else "")),
-        "ft_gain_auto": F.ft_gain(gain_auto, fig / "ft_gain_auto.png", "Fine-tuning gain by checkpoint, in-domain "
-                                  "sets grouped by the BASE model's pre-training trend"),
-        "base_curves": F.base_curves(bc, pt, fig / "base_curves.png"),
-        "in_domain_sft": F.curves(a, in_sft, "In-domain sets: BASE vs fine-tuned on the training set "
-                                  "(paper Fig. 3/9)", fig / "in_domain_sft.png"),
-        "in_domain_tulu": F.curves(a, in_tulu, "Instruction-tuning sets: BASE vs fine-tuned on Tulu (paper Fig. 3/8)",
-                                   fig / "in_domain_tulu.png", ncols=3),
-        "ood_sets": F.curves(a, A.ood_pairs(), "Out-of-domain sets: BASE vs fine-tuned on a related training set "
-                             "(paper Fig. 10)", fig / "ood_sets.png"),
-        "ood_transfer": F.ood_transfer(ood_family, fig / "ood_transfer.png"),
-        "format_sensitivity": F.format_sensitivity(fs, fig / "format_sensitivity.png", evals=A.TRAINING_SETS),
-        "format_spread": F.format_spread(spread, fig / "format_spread.png"),
-        "cross_task_cls": F.curves(a, cross_cls, "Cross-task: models fine-tuned on classification sets "
-                                   "(paper Fig. 11)", fig / "cross_task_cls.png", ncols=3),
-        "cross_task_gen": F.curves(a, cross_gen, "Cross-task: models fine-tuned on generation sets (paper Fig. 12)",
-                                   fig / "cross_task_gen.png", ncols=3),
+    gain_title = "Fine-tuning gain by checkpoint" + (" (the paper's groups, Table 6 / Fig. 4)" if paper_groups else "")
+    plots = {  # made one by one under a progress bar
+        "mrc": lambda: F.mrc(summary["mrc"], by_step, fig / "mrc.png"),
+        "ft_gain": lambda: F.ft_gain(gain, fig / "ft_gain.png", gain_title),
+        "ft_gain_auto": lambda: F.ft_gain(
+            gain_auto, fig / "ft_gain_auto.png",
+            "Fine-tuning gain by checkpoint, in-domain sets grouped by the BASE model's pre-training trend"),
+        "base_curves": lambda: F.base_curves(bc, pt, fig / "base_curves.png"),
+        "in_domain_sft": lambda: F.curves(
+            a, in_sft, "In-domain sets: BASE vs fine-tuned on the training set (paper Fig. 3/9)",
+            fig / "in_domain_sft.png"),
+        "in_domain_tulu": lambda: F.curves(
+            a, in_tulu, "Instruction-tuning sets: BASE vs fine-tuned on Tulu (paper Fig. 3/8)",
+            fig / "in_domain_tulu.png", ncols=3),
+        "ood_sets": lambda: F.curves(
+            a, A.ood_pairs(), "Out-of-domain sets: BASE vs fine-tuned on a related training set (paper Fig. 10)",
+            fig / "ood_sets.png"),
+        "ood_transfer": lambda: F.ood_transfer(ood_family, fig / "ood_transfer.png"),
+        "format_sensitivity": lambda: F.format_sensitivity(fs, fig / "format_sensitivity.png",
+                                                           evals=A.TRAINING_SETS),
+        "format_spread": lambda: F.format_spread(spread, fig / "format_spread.png"),
+        "cross_task_cls": lambda: F.curves(
+            a, cross_cls, "Cross-task: models fine-tuned on classification sets (paper Fig. 11)",
+            fig / "cross_task_cls.png", ncols=3),
+        "cross_task_gen": lambda: F.curves(
+            a, cross_gen, "Cross-task: models fine-tuned on generation sets (paper Fig. 12)",
+            fig / "cross_task_gen.png", ncols=3),
     }
+    figs = {key: make() for key, make in tqdm(plots.items(), desc="figures", unit="figure")}
     for key, path in figs.items():  # a figure without data this time must not survive from an earlier run
         if path is None:
             (fig / f"{key}.png").unlink(missing_ok=True)

@@ -113,8 +113,10 @@ GENERATORS = {"mnli": _nli_rows, "mnli_mm": _nli_rows, "rte": _nli_rows, "gpt3nl
 
 def write_sets(root: str | Path, n_train: int, n_eval: int, seed: int = 0) -> Path:
     """Every split the demo's sets read, `n_train` rows for training splits, `n_eval` for the others."""
+    from tqdm.auto import tqdm
+
     root = Path(root)
-    for k, (set_name, make) in enumerate(GENERATORS.items()):
+    for k, (set_name, make) in enumerate(tqdm(GENERATORS.items(), desc="synthetic sets", unit="set")):
         ts = get_set(set_name)
         for j, split in enumerate(ts.splits()):
             rows = make(set_name, World(seed * 1000 + k * 10 + j), n_train if split == ts.train_split else n_eval)
