@@ -33,7 +33,8 @@ lm_eval --model hf --model_args pretrained=/tmp/sft-mnli --tasks amuro_mnli_defa
 
 Defaults (REFERENCE_STUDY §5): 3 epochs (5 for Tulu), effective batch 8, AdamW, linear schedule with 3% warm-up, weight decay 0,
 no gradient clipping, max length 2048, seed 42, learning rate 2e-6 (2e-7 for xsum), bf16 where the hardware has
-it, 6,000 training examples (seeded shuffle). The output folder holds the model and tokenizer (loadable by
+it, 6,000 training examples (seeded shuffle). The 8 examples of a batch go in as one padding-free row (position ids
+keep them apart; `--padding_free false` pads instead). The output folder holds the model and tokenizer (loadable by
 `lm_eval --model hf`) and `run_card.json`. Re-running a finished run does nothing unless `--force`.
 """
 
