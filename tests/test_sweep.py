@@ -165,7 +165,7 @@ def test_slurm_launcher_through_submitits_local_executor(tiny_checkpoints, tmp_p
     # A requeued job reruns its cell: everything is done, so nothing is trained or evaluated again.
     card = out / "models" / "step200-tokens2M" / "mnli" / "run_card.json"
     stamp, before = card.stat().st_mtime_ns, (out / "results.csv").read_text()
-    job = CellJob(str(spec), str(out), tiny_checkpoints, "step200-tokens2M/mnli")
+    job = CellJob(replace(load_spec(spec), model=tiny_checkpoints), str(out), "step200-tokens2M/mnli")
     assert job.checkpoint().function is job  # what submitit requeues on preemption
     assert job() == "step200-tokens2M/mnli"
     assert card.stat().st_mtime_ns == stamp and (out / "results.csv").read_text() == before

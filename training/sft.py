@@ -51,6 +51,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging
 from trl import SFTConfig, SFTTrainer, TrlParser
 
+from amuro.checkpoints import parse_revision
 from amuro.errors import AmuroError
 from amuro.sft_data import TULU_CHAT_TEMPLATE, TULU_NAME, paper_learning_rate, sft_rows, tulu_rows
 
@@ -196,7 +197,7 @@ def main(argv=None) -> int:
         tokens = [e["num_tokens"] for e in trainer.state.log_history if "num_tokens" in e]
         card = {
             "base_model": script_args.model_name_or_path, "revision": script_args.revision,
-            "step": _step_of(script_args.revision), "train": script_args.dataset,
+            "step": (parse_revision(script_args.revision or "") or {}).get("step"), "train": script_args.dataset,
             "format": "tulu_chat" if tulu else script_args.prompt_format, "examples": len(rows),
             "tokens_seen": int(float(tokens[-1])) if tokens else None,
             "global_steps": result.global_step, "final_train_loss": result.training_loss,
@@ -229,13 +230,6 @@ def peak_memory() -> dict:
     if torch.cuda.is_available():
         return {"peak_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20), "peak_memory_of": "cuda"}
     return {"peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), "peak_memory_of": "rss"}
-
-
-def _step_of(revision: str | None) -> int | None:
-    import re
-
-    match = re.search(r"step(\d+)", revision or "")
-    return int(match.group(1)) if match else None
 
 
 if __name__ == "__main__":

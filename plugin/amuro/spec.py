@@ -160,8 +160,7 @@ def _check(spec: RunSpec, where: str) -> None:
     try:
         _check_names(spec)
     except AmuroError as e:
-        message = str(e) if str(e).startswith(where) else f"{where}: {e}"
-        raise AmuroError(message) from None
+        raise AmuroError(f"{where}: {e}") from None
 
 
 def _check_names(spec: RunSpec) -> None:

@@ -21,7 +21,7 @@ import logging
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import submitit
@@ -30,7 +30,7 @@ from amuro.checkpoints import Checkpoint, list_revisions, select
 from amuro.errors import AmuroError
 from amuro.registry import SETS, parse_task_name
 from amuro.results import BASE, COLUMNS
-from amuro.spec import RunSpec, load_spec
+from amuro.spec import RunSpec
 
 RESULTS = "results.csv"
 KEY = ("model", "revision", "train", "eval", "format", "num_fewshot", "metric")
@@ -101,9 +101,8 @@ class Sweep:
         if dry_run:
             return self.out / RESULTS
         self.out.mkdir(parents=True, exist_ok=True)
-        for cell in cells:  # results of a sweep killed between an evaluation and its rows
-            if self.evaluated(cell):
-                self.ingest(cell)
+        # Rows of cells a killed sweep evaluated but did not write yet: one rewrite of results.csv for all.
+        append_rows(self.out / RESULTS, [row for c in cells if self.evaluated(c) for row in self.rows(c)])
         pending = [c for c in cells if not self.evaluated(c)]
         if self.spec.launcher.kind == "slurm":
             self._run_submitit(pending)
@@ -119,7 +118,7 @@ class Sweep:
             self.train(cell)
         if not self.evaluated(cell):
             self.evaluate(cell)
-        self.ingest(cell)
+        append_rows(self.out / RESULTS, self.rows(cell))
         if cell.train != BASE and not self.spec.keep_weights:
             for path in self.model_dir(cell).iterdir():
                 if path.name != "run_card.json":
@@ -181,22 +180,19 @@ class Sweep:
                             "train": cell.train, "model_args": args}
         _write_atomic(self.result_json(cell), json.dumps(results, indent=1, default=handle_non_serializable))
 
-    def ingest(self, cell: Cell) -> None:
+    def rows(self, cell: Cell) -> list[dict]:
+        """The results-table rows of an evaluated cell, from its lm-eval JSON."""
         path = self.result_json(cell)
-        rows = rows_from_lm_eval(json.loads(path.read_text()), source=str(path.relative_to(self.out)))
-        append_rows(self.out / RESULTS, rows)
+        return rows_from_lm_eval(json.loads(path.read_text()), source=str(path.relative_to(self.out)))
 
     def _run_submitit(self, pending: list[Cell]) -> None:
         """One SLURM job per cell through submitit; a requeued job reruns its cell, skipping what is done."""
         from tqdm.auto import tqdm
 
-        if self.spec.path is None:
-            raise AmuroError("the slurm launcher needs a run spec file (jobs load it)")
         params = dict(self.spec.launcher.slurm)
         executor = submitit.AutoExecutor(folder=self.out / "slurm" / "%j", cluster=params.pop("cluster", None))
         executor.update_parameters(name=f"amuro-{self.spec.name}", **params)
-        jobs = [executor.submit(CellJob(str(self.spec.path), str(self.out), self.spec.model, c.name))
-                for c in pending]
+        jobs = [executor.submit(CellJob(self.spec, str(self.out), c.name)) for c in pending]
         print(f"submitted {len(jobs)} jobs: {', '.join(j.job_id for j in jobs)}", flush=True)
         for job in tqdm(submitit.helpers.as_completed(jobs), total=len(jobs), desc="sweep jobs", unit="cell"):
             job.result()  # raises if the job failed
@@ -204,14 +200,14 @@ class Sweep:
 
 class CellJob(submitit.helpers.Checkpointable):
     """A submitit job: run one cell. Checkpointable: on preemption or timeout submitit requeues it, and the
-    rerun skips what the cell has finished (training resumes from its last checkpoint)."""
+    rerun skips what the cell has finished (training resumes from its last checkpoint). It carries the run spec
+    as the sweep holds it, command-line overrides included."""
 
-    def __init__(self, spec_path: str, out: str, model: str, cell: str):
-        self.spec_path, self.out, self.model, self.cell = spec_path, out, model, cell
+    def __init__(self, spec: RunSpec, out: str, cell: str):
+        self.spec, self.out, self.cell = spec, out, cell
 
     def __call__(self) -> str:
-        spec = replace(load_spec(self.spec_path), model=self.model)
-        sweep = Sweep(spec, self.out)
+        sweep = Sweep(self.spec, self.out)
         cell = next(c for c in sweep.cells() if c.name == self.cell)
         sweep.run_cell(cell)
         return self.cell
@@ -242,6 +238,8 @@ def append_rows(path: Path, rows: list[dict]) -> None:
     import csv
     import fcntl
 
+    if not rows:
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
