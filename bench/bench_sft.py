@@ -7,7 +7,7 @@ Every side takes the same optimizer steps over the same examples (effective batc
 tokens), on the same tiny OLMo (built offline) and synthetic MNLI rows whose premises vary in length as real ones do:
 - ours: `training/sft.py` defaults, per-device batch 8, the batch concatenated into one padding-free row;
 - padded: the same with `--padding_free false` (the switch back to padded batches);
-- authors: per-device batch 1 x gradient accumulation 8, padded (REFERENCE_STUDY §5: `DataCollatorForSeq2Seq`).
+- authors: per-device batch 1 x gradient accumulation 8, padded (docs/study.md §4: `DataCollatorForSeq2Seq`).
 Each run is a fresh `python training/sft.py` process, so its peak memory (GPU memory allocated by torch, or the
 process's resident set on a CPU) is its own. The sides run alternately, `--rounds` times each; the best tokens/s
 of each are compared and the ratio printed. Throughput on a shared machine is noisy; the ratio is what to read.
@@ -56,7 +56,7 @@ def main(argv=None) -> None:
     sys.path.insert(0, str(HERE))
     from bench_tokenprob import write_mnli
 
-    from amuro.tiny import build_tiny_model
+    from amuro.demo.tiny import build_tiny_model
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -8,7 +8,7 @@ every document), on the same tiny OLMo (built offline):
 - lm-eval: `simple_evaluate` on a loaded model, i.e. what `lm_eval --tasks amuro_mnli_default` does once the model
   is in memory (task loading, request building, batched scoring), with `--model hf` and with `--model amuro-hf`
   (`tokenprob=first`, which runs a few-shot prefix shared by every document once and reuses its KV cache).
-- the authors (REFERENCE_STUDY §3.3, `predict_classification.py --constraint_type next_word`): one forward pass
+- the authors (docs/study.md §3, `predict_classification.py --constraint_type next_word`): one forward pass
   per document at batch size 1, softmax over the vocabulary, argmax over the candidate label ids.
 The two run alternately, `--rounds` times each, in this one process; the best time of each is compared and the
 ratio printed. Throughput numbers on a shared CPU are noisy; the ratio is what to read.
@@ -27,7 +27,7 @@ from pathlib import Path
 
 def write_mnli(root: Path, n_docs: int, seed: int = 0, n_train: int = 64, premise_words=(12, 24)) -> None:
     """Synthetic rows in the GLUE MNLI schema (premise, hypothesis, label, idx)."""
-    from amuro.tiny import _WORDS
+    from amuro.demo.tiny import _WORDS
 
     rnd = random.Random(seed)
 
@@ -91,9 +91,9 @@ def main(argv=None) -> None:
     from lm_eval.models.huggingface import HFLM
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from amuro.lm_eval_model import AmuroHFLM
-    from amuro.registry import NLI_LABELS
-    from amuro.tiny import build_tiny_model
+    from amuro.eval.hf_model import AmuroHFLM
+    from amuro.tasks.registry import NLI_LABELS
+    from amuro.demo.tiny import build_tiny_model
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

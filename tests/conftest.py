@@ -20,7 +20,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture(scope="session")
 def tiny_bpe(tmp_path_factory) -> str:
     """A tiny OlmoForCausalLM with a byte-level BPE tokenizer (OLMo-like: no BOS)."""
-    from amuro.tiny import build_tiny_model
+    from amuro.demo.tiny import build_tiny_model
 
     return str(build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-bpe", style="bpe"))
 
@@ -28,7 +28,7 @@ def tiny_bpe(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def tiny_sp(tmp_path_factory) -> str:
     """A tiny OlmoForCausalLM with a SentencePiece-like tokenizer that prepends BOS (Llama-like)."""
-    from amuro.tiny import build_tiny_model
+    from amuro.demo.tiny import build_tiny_model
 
     return str(build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-sp", style="sentencepiece"))
 

@@ -1,6 +1,6 @@
 """amuro: rerun Amuro & Char (Sun & Dredze 2024) on any model family with intermediate checkpoints.
 
-Import-light on purpose: `amuro_lm_eval.pth` imports `amuro._lm_eval_shim` at every interpreter start, so nothing
+Import-light on purpose: `amuro_lm_eval.pth` imports `amuro.eval.shim` at every interpreter start, so nothing
 heavy (torch, transformers, lm_eval) is imported here.
 """
 
@@ -31,4 +31,4 @@ def task_manager(include_path=None, **kwargs):
 
 def register_model() -> None:
     """Register `--model amuro-hf` in lm-eval's registry explicitly (the shim does it lazily otherwise)."""
-    import amuro.lm_eval_model  # noqa: F401  (the class registers itself)
+    import amuro.eval.hf_model  # noqa: F401  (the class registers itself)

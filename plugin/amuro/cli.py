@@ -5,6 +5,7 @@
     amuro prompt mnli instruct [-n 2]                  # rendered prompts and targets (AMURO_DATA_DIR or the Hub)
     amuro report RESULTS.csv --out DIR                 # MRC, fine-tuning gain, transfer, formats, figures
     amuro sweep SPEC [--dry-run] [--model M] [--out DIR]  # checkpoints x training sets -> results.csv
+    amuro configs [NAME]                               # shipped run specs and DeepSpeed/accelerate configs
     amuro demo [--out DIR] [--resume]                  # the whole study on a tiny model, offline, in minutes
 """
 
@@ -17,7 +18,7 @@ from amuro.errors import AmuroError
 
 
 def _tiny_model(args) -> None:
-    from amuro.tiny import build_tiny_checkpoints, build_tiny_model
+    from amuro.demo.tiny import build_tiny_checkpoints, build_tiny_model
 
     sizes = dict(style=args.style, vocab_size=args.vocab_size, hidden_size=args.hidden_size, num_layers=args.layers)
     if args.checkpoints:
@@ -29,19 +30,19 @@ def _tiny_model(args) -> None:
 
 
 def _tasks(_args) -> None:
-    from amuro.registry import FORMATS, SETS
+    from amuro.tasks.registry import FORMATS, SETS, task_name
 
     print(f"{'set':<14} {'family':<20} {'scored by':<16} {'eval split':<22} {'demos from':<12} tasks")
     for s in SETS.values():
         metric = ",".join(s.metrics)
         print(f"{s.name:<14} {s.family:<20} {metric:<16} {s.eval_split:<22} {s.fewshot_split:<12} "
-              f"amuro_{s.name}_{{{','.join(FORMATS)}}}")
+              f"{task_name(s.name)}_{{{','.join(FORMATS)}}}")
 
 
 def _prompt(args) -> None:
-    from amuro.data import load_split
-    from amuro.registry import check_format, get_set
-    from amuro.templates import render, target_delimiter
+    from amuro.tasks.data import load_split
+    from amuro.tasks.registry import check_format, get_set
+    from amuro.tasks.templates import render, target_delimiter
 
     ts, fmt = get_set(args.set), check_format(args.format)
     for row in load_split(ts.name, ts.eval_split)[: args.n]:
@@ -52,7 +53,8 @@ def _prompt(args) -> None:
 
 
 def _report(args) -> None:
-    from amuro.report import load_groups, write_report
+    from amuro.report.build import write_report
+    from amuro.report.tables import load_groups
 
     groups = load_groups(args.groups) if args.groups else None
     path = write_report(args.results, args.out, groups=groups, num_fewshot=args.num_fewshot, seed=args.seed)
@@ -62,10 +64,12 @@ def _report(args) -> None:
 def _sweep(args) -> None:
     from dataclasses import replace
 
-    from amuro.spec import load_spec
-    from amuro.sweep import Sweep
+    from amuro.study.spec import load_spec
+    from amuro.study.sweep import Sweep
 
-    spec = load_spec(args.spec)
+    from amuro.configs import run_spec
+
+    spec = load_spec(run_spec(args.spec))
     if args.model:
         spec = replace(spec, model=args.model)
     if args.keep_weights is not None:
@@ -73,8 +77,25 @@ def _sweep(args) -> None:
     Sweep(spec, args.out).run(dry_run=args.dry_run)
 
 
+def _configs(args) -> None:
+    from amuro.configs import KINDS, find, shipped
+
+    if args.name:  # the path alone, for `--config_file "$(amuro configs accelerate_1gpu)"`
+        for kind in KINDS:
+            try:
+                print(find(kind, args.name))
+                return
+            except AmuroError:
+                continue
+        raise AmuroError(f"no shipped config {args.name!r}; `amuro configs` lists them")
+    for kind in KINDS:
+        print(f"{kind}:")
+        for name, path in shipped(kind).items():
+            print(f"  {name:<22} {path}")
+
+
 def _demo(args) -> None:
-    from amuro.demo import DemoConfig, run_demo
+    from amuro.demo.run import DemoConfig, run_demo
 
     config = DemoConfig(pretrain_steps=args.pretrain_steps, checkpoints=args.checkpoints,
                         train_examples=args.train_examples, eval_examples=args.eval_examples)
@@ -102,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, default=2)
     p.set_defaults(func=_prompt)
     p = sub.add_parser("report", help="analyse a results table: report.md, figures, tables, summary.json")
-    p.add_argument("results", help="results CSV (the amuro.results schema)")
+    p.add_argument("results", help="results CSV (the amuro.study.results schema)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--num-fewshot", type=int, default=None,
                    help="analyse this shot count (default: per set, the count most of its rows use)")
@@ -110,13 +131,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.set_defaults(func=_report)
     p = sub.add_parser("sweep", help="fine-tune and evaluate checkpoints as a run spec says; resumable")
-    p.add_argument("spec", help="run spec YAML (runs/*.yaml)")
+    p.add_argument("spec", help="run spec YAML, or the name of a shipped one (tiny, demo, olmo1b_paper)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and what is already done")
     p.add_argument("--model", help="evaluate this repo id or folder instead of the spec's model")
     p.add_argument("--out", help="output folder (default: runs/<name>/ beside the spec)")
     p.add_argument("--keep-weights", action=argparse.BooleanOptionalAction, default=None,
                    help="keep fine-tuned weights after evaluation (default: the spec's keep_weights)")
     p.set_defaults(func=_sweep)
+    p = sub.add_parser("configs", help="list the shipped run specs and DeepSpeed/accelerate configs, or print one's path")
+    p.add_argument("name", nargs="?", help="a config name (zero2, accelerate_1gpu, olmo1b_paper, ...)")
+    p.set_defaults(func=_configs)
     p = sub.add_parser("demo", help="pre-train a tiny OLMo, sweep it, report: the whole study offline, in minutes")
     p.add_argument("--out", default="demo", help="output folder (default: demo)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted demo in --out")

@@ -12,16 +12,21 @@ class AmuroError(ValueError):
     exit_code = 2
 
 
-def _did_you_mean(message: str) -> str:
+def did_you_mean(name: str, known) -> str:
+    """` (did you mean X?)` for the closest of `known`, or nothing: the one hint every error gives."""
     import difflib
+
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _did_you_mean_task(message: str) -> str:
     import re
 
-    from amuro.registry import FORMATS, SETS
+    from amuro.tasks.registry import all_task_names
 
-    names = [f"amuro_{s}_{f}" for s in SETS for f in FORMATS] + [f"amuro_{s}" for s in SETS]
     asked = re.findall(r"amuro\w*", message)
-    close = difflib.get_close_matches(asked[0], names, n=1) if asked else []
-    return f" (did you mean {close[0]}?)" if close else ""
+    return did_you_mean(asked[0], all_task_names()) if asked else ""
 
 
 def _excepthook(exc_type, exc, tb, _previous=sys.excepthook):
@@ -29,7 +34,7 @@ def _excepthook(exc_type, exc, tb, _previous=sys.excepthook):
     if isinstance(exc, AmuroError):
         print(f"amuro: error: {exc}", file=sys.stderr)
     elif isinstance(exc, ValueError) and str(exc).startswith("Tasks not found"):
-        print(f"lm_eval: error: {exc}{_did_you_mean(str(exc))}; `lm_eval ls tasks` lists them", file=sys.stderr)
+        print(f"lm_eval: error: {exc}{_did_you_mean_task(str(exc))}; `lm_eval ls tasks` lists them", file=sys.stderr)
     else:
         _previous(exc_type, exc, tb)
 

@@ -21,7 +21,7 @@ def contexts(tokenizer_path: str) -> dict[str, str]:
     from lm_eval.tasks import get_task_dict
 
     import amuro
-    from amuro.registry import FORMATS, SETS
+    from amuro.tasks.registry import FORMATS, SETS
 
     names = [f"amuro_{s}_{f}" for s in SETS for f in FORMATS]
     tasks = get_task_dict(names, amuro.task_manager(include_defaults=False, metadata={"pretrained": tokenizer_path}))
@@ -41,7 +41,7 @@ def contexts(tokenizer_path: str) -> dict[str, str]:
 def main() -> int:
     import tempfile
 
-    from amuro.tiny import build_tokenizer
+    from amuro.demo.tiny import build_tokenizer
 
     with tempfile.TemporaryDirectory() as tmp:
         build_tokenizer().save_pretrained(tmp)

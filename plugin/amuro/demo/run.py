@@ -1,0 +1,122 @@
+"""`amuro demo`: a whole Amuro & Char study on a tiny model, offline, on a laptop CPU, in minutes.
+
+    amuro demo                      # writes demo/ : data, the pre-trained checkpoints, the sweep, the report
+    amuro demo --resume             # after Ctrl-C: picks up where it stopped
+
+Four stages, each the real thing at toy scale:
+1. data: seeded synthetic sets in their real HF schemas (`amuro.demo.synthetic`): NLI (mnli, mnli_mm, rte, gpt3nli)
+   and summarization (xsum, xlsum, cnn), learnable rules, written as an AMURO_DATA_DIR;
+2. pre-training: a tiny OlmoForCausalLM from scratch on a generated corpus, its intermediate checkpoints published
+   as OLMo does (`step<N>-tokens<T>K` folders + revisions.txt; `amuro.demo.pretrain`);
+3. the sweep: `amuro sweep demo` (runs/demo.yaml) over those checkpoints: base evaluation, SFT on mnli and xsum through
+   training/sft.py, evaluation of every model through lm-eval with the `amuro_*` tasks, in the three formats;
+4. the report: `amuro report` on the sweep's results.csv.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from amuro.errors import AmuroError
+from amuro.study.checkpoints import REVISIONS_FILE
+
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """The demo's sizes; the tests run a smaller one."""
+
+    pretrain_steps: int = 400
+    checkpoints: int = 4
+    corpus_documents: int = 3000
+    train_examples: int = 1000
+    eval_examples: int = 60
+    hidden_size: int = 128
+    seed: int = 0
+
+    def checkpoint_steps(self) -> list[int]:
+        """Roughly log-spaced, ending at the last step: early checkpoints are where a model changes most."""
+        import numpy as np
+
+        first = max(1, self.pretrain_steps // 20)
+        return sorted({int(round(s)) for s in np.geomspace(first, self.pretrain_steps, self.checkpoints)})
+
+
+def run_demo(out: str | Path = "demo", resume: bool = False, config: DemoConfig = DemoConfig()) -> dict:
+    """Run (or resume) the demo in `out`; returns the report's summary."""
+    from amuro.configs import find
+    from amuro.demo.pretrain import pretrain
+    from amuro.report.build import write_report
+    from amuro.study.spec import load_spec
+    from amuro.demo.synthetic import pretraining_corpus, write_sets
+    from amuro.study.sweep import Sweep
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not resume:
+        raise AmuroError(f"{out} already holds a demo; pass --resume to continue it, or choose another --out")
+    # Everything is local: no download is ever needed, and none is attempted.
+    os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+                      AMURO_DATA_DIR=str(out / "data"), TOKENIZERS_PARALLELISM="false")
+
+    _stage(1, "synthetic data in the real HF schemas")
+    write_sets(out / "data", config.train_examples, config.eval_examples, config.seed)
+
+    _stage(2, f"pre-training a tiny OLMo for {config.pretrain_steps} steps, checkpoints at "
+              f"{config.checkpoint_steps()}")
+    model = out / "model"
+    if not (model / REVISIONS_FILE).is_file():  # written last: without it the run was interrupted, start over
+        shutil.rmtree(model, ignore_errors=True)
+        pretrain(model, pretraining_corpus(config.corpus_documents, config.seed), steps=config.pretrain_steps,
+                 checkpoint_steps=config.checkpoint_steps(), hidden_size=config.hidden_size, seed=config.seed)
+    else:
+        print("  done earlier: " + " ".join((model / REVISIONS_FILE).read_text().split()))
+
+    _stage(3, "the sweep: base evaluation, fine-tuning, evaluation of every model (amuro sweep demo)")
+    spec = load_spec(find("runs", "demo"))
+    spec = replace(spec, model=str(model), checkpoints=replace(spec.checkpoints, uniform=config.checkpoints),
+                   training={**spec.training, "max_examples": config.train_examples},
+                   evaluate=replace(spec.evaluate, limit=config.eval_examples))
+    results = Sweep(spec, out / "sweep").run()
+
+    _stage(4, "the report (amuro report)")
+    report = write_report(results, out / "report")
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    _headline(results, report, summary)
+    return summary
+
+
+def _stage(k: int, what: str) -> None:
+    print(f"\n[{k}/4] {what}", flush=True)
+
+
+def _headline(results: Path, report: Path, summary: dict) -> None:
+    """The few numbers that tell the story, with where to read the rest."""
+    from amuro.report.analysis import cells
+
+    from amuro.study.results import read_results
+
+    table = read_results(results)
+    last = int(table["step"].max())
+    print(f"\nreport: {report}  (figures in {report.parent / 'figures'}, tables in {report.parent / 'tables'})")
+    print(f"at the last checkpoint (step {last}), default format, base -> fine-tuned on the same set:")
+    for d, t in (("mnli", "mnli"), ("rte", "mnli"), ("xsum", "xsum"), ("cnn", "xsum")):
+        c = cells(table, [(d, t)])
+        c = c[(c["step"] == last) & (c["status"] != "missing")]
+        if len(c):
+            kind = "in-domain" if d == t else "out-of-domain"
+            metric = "acc" if d in ("mnli", "rte") else "Rouge-L"
+            print(f"  {d:<5} {metric:<7} {c['base'].iloc[0]:.3f} -> {c['finetuned'].iloc[0]:.3f}  "
+                  f"({kind}, fine-tuned on {t})")
+    for direction, m in summary["mrc"].items():
+        if m["n"]:
+            print(f"  cross-task MRC {direction}: {m['mean']:+.1%} over {m['n']} cells")
+    spread = {}
+    for row in summary["format_spread"]:
+        spread.setdefault(row["model"], []).append(row["mean_spread"])
+    if spread:
+        print("  spread between the three prompt formats: "
+              + ", ".join(f"{k} {sum(v) / len(v):.3f}" for k, v in spread.items()))

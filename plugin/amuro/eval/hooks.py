@@ -1,0 +1,119 @@
+"""What the generated `amuro_*` lm-eval tasks call (through `lm_eval_tasks/amuro_tasks/utils.py`).
+
+- `load_task_dataset`: lm-eval's `custom_dataset`. It loads the scored split and the demonstration split of a set,
+  renders every row in the task's prompt format (`templates.render`) and stores the result in `amuro_*` columns
+  that the YAMLs read. For classification sets it also computes, per document, the text of each label's first
+  subtoken as the model's tokenizer splits it right after the prompt (`amuro_tp_choices`): lm-eval then scores
+  exactly TokenProb with plain `--model hf` (one-token continuations share one forward pass).
+- `FewshotSampler`: lm-eval's seeded random sampler by default; the authors' "first k rows of the scored split,
+  scored row included" when the task metadata says `amuro_fewshot: paper`.
+- `rougeL`: Rouge-L F-measure from `rouge-score`, no stemming (the authors' `evaluate` defaults).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import warnings
+
+from lm_eval.api.samplers import ContextSampler
+
+from amuro.tasks.data import load_split
+from amuro.errors import AmuroError, install_excepthook
+from amuro.tasks.registry import CLASSIFICATION, get_set
+from amuro.eval.scoring import first_subtoken_choices, rouge_l
+from amuro.tasks.templates import render, target_delimiter
+
+log = logging.getLogger("amuro")
+install_excepthook()
+
+FEWSHOT_MODES = ("random", "paper")
+
+
+@functools.lru_cache(maxsize=8)
+def load_tokenizer(name: str, revision: str | None = None, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name, revision=revision, trust_remote_code=trust_remote_code)
+    except Exception as e:
+        raise AmuroError(f"cannot load the tokenizer of {name!r}"
+                         + (f" at revision {revision!r}" if revision else "") + f": {str(e).splitlines()[0]}") from e
+
+
+def _flag(value) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    return str(value).lower() in ("1", "true", "yes")
+
+
+def _render_rows(set_name: str, fmt: str, rows: list[dict], where: str) -> list[dict]:
+    out = []
+    for i, row in enumerate(rows):
+        try:
+            ex = render(set_name, fmt, row)
+        except AmuroError as e:
+            raise AmuroError(f"{where} row {i}: {e}") from None
+        rendered = {"amuro_prompt": ex.prompt, "amuro_target": ex.target}
+        if ex.choices is not None:
+            rendered.update(amuro_choices=list(ex.choices), amuro_label=ex.label, amuro_gold=list(ex.gold))
+        out.append({**row, **rendered})
+    return out
+
+
+def load_task_dataset(task_set: str, prompt_format: str, *, pretrained=None, tokenizer=None, revision=None,
+                      trust_remote_code=None, add_bos_token=None, amuro_fewshot: str = "random",
+                      amuro_data_dir: str | None = None, **_metadata):
+    """lm-eval `custom_dataset`: {scored split, demonstration split} of one set, rendered in one format.
+
+    Keyword arguments come from the task's `dataset_kwargs` and metadata; `lm_eval` puts `--model_args` and
+    `--metadata` there, so the model's tokenizer (`tokenizer` or `pretrained`, at `revision`) is known here.
+    """
+    import datasets
+
+    ts = get_set(task_set)
+    if amuro_fewshot not in FEWSHOT_MODES:
+        raise AmuroError(f"unknown amuro_fewshot mode {amuro_fewshot!r}; known: {', '.join(FEWSHOT_MODES)}")
+    eval_rows = _render_rows(task_set, prompt_format, load_split(task_set, ts.eval_split, amuro_data_dir),
+                             f"{task_set}/{ts.eval_split}")
+    if ts.kind == CLASSIFICATION:
+        name = tokenizer if isinstance(tokenizer, str) else pretrained
+        if not isinstance(name, str):
+            raise AmuroError(
+                f"amuro_{task_set}_{prompt_format} scores by TokenProb and needs the model's tokenizer: run it with "
+                "--model_args pretrained=..., or pass TaskManager(metadata={'pretrained': ...})")
+        tok = load_tokenizer(name, revision, bool(_flag(trust_remote_code)))
+        tp, n_fallback = first_subtoken_choices(
+            tok, [r["amuro_prompt"] for r in eval_rows], ts.label_words,
+            target_delimiter(task_set, prompt_format), add_bos_token=_flag(add_bos_token))
+        if n_fallback:
+            warnings.warn(f"amuro_{task_set}_{prompt_format}: for {n_fallback} of {len(eval_rows)} documents the "
+                          "first subtoken of a label cannot be written as text; those score the whole label word")
+        for row, choices in zip(eval_rows, tp):
+            row["amuro_tp_choices"] = choices
+
+    splits = {ts.eval_split: eval_rows}
+    if amuro_fewshot == "paper":
+        # The authors' demonstrations: the first k rows of the scored split itself, not excluded from scoring.
+        splits[ts.fewshot_split] = [{**row, "amuro_paper_fewshot": True} for row in eval_rows]
+    elif ts.fewshot_split != ts.eval_split:
+        splits[ts.fewshot_split] = _render_rows(task_set, prompt_format, load_split(
+            task_set, ts.fewshot_split, amuro_data_dir), f"{task_set}/{ts.fewshot_split}")
+    # else (gpt3nli, a single split): lm-eval's sampler excludes the scored row from its demonstrations.
+    return datasets.DatasetDict({split: datasets.Dataset.from_list(rows) for split, rows in splits.items()})
+
+
+class FewshotSampler(ContextSampler):
+    """lm-eval's seeded random sampler (`--fewshot_random_seed`), or the authors' first-k rule in paper mode."""
+
+    def sample(self, n, eval_doc=None, df=None, **kwargs):
+        pool = self.fewshot_docs()
+        if pool and pool[0].get("amuro_paper_fewshot"):
+            if n > len(pool):
+                raise AmuroError(f"{n} demonstrations requested but the split has only {len(pool)} rows")
+            return pool[:n]
+        return super().sample(n, eval_doc=eval_doc, df=df, **kwargs)
+
+
+def rougeL(references, predictions):  # noqa: N802 - the metric's name in lm-eval's tables
+    return rouge_l(references[0], predictions[0])

@@ -1,0 +1,67 @@
+"""`amuro report RESULTS.csv --out DIR`: the study's findings from a results table.
+
+Reads and validates the table once, builds every table (`tables`), draws the figures (`figures`), renders
+report.md (`markdown`). Writes DIR/report.md, DIR/figures/*.png, DIR/tables/*.csv and DIR/summary.json.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from amuro.report.tables import figure_pairs
+
+
+def draw_figures(t, fig: Path) -> dict[str, str | None]:
+    """Every figure, one by one under a progress bar; key -> path, or None where there was no data."""
+    from tqdm.auto import tqdm
+
+    from amuro.report import figures as F
+    from amuro.tasks.registry import TRAINING_SETS
+
+    pairs = figure_pairs()
+    gain_title = "Fine-tuning gain by checkpoint" + (" (the paper's groups, Table 6 / Fig. 4)" if t.paper_groups else "")
+    curve_titles = {
+        "in_domain_sft": ("In-domain sets: BASE vs fine-tuned on the training set (paper Fig. 3/9)", 4),
+        "in_domain_tulu": ("Instruction-tuning sets: BASE vs fine-tuned on Tulu (paper Fig. 3/8)", 3),
+        "ood_sets": ("Out-of-domain sets: BASE vs fine-tuned on a related training set (paper Fig. 10)", 4),
+        "cross_task_cls": ("Cross-task: models fine-tuned on classification sets (paper Fig. 11)", 3),
+        "cross_task_gen": ("Cross-task: models fine-tuned on generation sets (paper Fig. 12)", 3),
+    }
+    plots = {
+        "mrc": lambda: F.mrc(t.mrc, t["mrc_by_step"], fig / "mrc.png"),
+        "ft_gain": lambda: F.ft_gain(t["ft_gain"], fig / "ft_gain.png", gain_title),
+        "ft_gain_auto": lambda: F.ft_gain(
+            t["ft_gain_auto"], fig / "ft_gain_auto.png",
+            "Fine-tuning gain by checkpoint, in-domain sets grouped by the BASE model's pre-training trend"),
+        "base_curves": lambda: F.base_curves(t["base_curves"], t["pt_groups"], fig / "base_curves.png"),
+        **{key: (lambda key=key, title=title, ncols=ncols: F.curves(t.a, pairs[key], title, fig / f"{key}.png",
+                                                                    ncols=ncols))
+           for key, (title, ncols) in curve_titles.items()},
+        "ood_transfer": lambda: F.ood_transfer(t["ood_by_family"], fig / "ood_transfer.png"),
+        "format_sensitivity": lambda: F.format_sensitivity(t["format_sensitivity"], fig / "format_sensitivity.png",
+                                                           evals=TRAINING_SETS),
+        "format_spread": lambda: F.format_spread(t["format_spread"], fig / "format_spread.png"),
+    }
+    figs = {key: make() for key, make in tqdm(plots.items(), desc="figures", unit="figure")}
+    for key, path in figs.items():  # a figure without data this time must not survive from an earlier run
+        if path is None:
+            (fig / f"{key}.png").unlink(missing_ok=True)
+    return figs
+
+
+def write_report(results, out, groups: dict | None = None, num_fewshot: int | None = None, seed: int = 0) -> Path:
+    from amuro.files import write_atomic
+    from amuro.report import markdown, tables
+    from amuro.study.results import read_results
+
+    t = tables.build(read_results(results), groups, num_fewshot, seed)
+    out = Path(out)
+    (out / "tables").mkdir(parents=True, exist_ok=True)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    for name, frame in t.frames.items():
+        write_atomic(out / "tables" / f"{name}.csv", frame.to_csv(index=False))
+    figs = draw_figures(t, out / "figures")
+    write_atomic(out / "summary.json", json.dumps(t.summary(), indent=2) + "\n")
+    write_atomic(out / "report.md", markdown.render(Path(results), t, figs))
+    return out / "report.md"

@@ -1,0 +1,164 @@
+"""The rows the analysis reads, and its unit, the cell.
+
+A *cell* is one (checkpoint step, training set t, evaluation set d, format): the fine-tuned model's score next to
+the BASE model's score at the same step on the same set, format and shot count (docs/study.md §5):
+
+    change = Perf_t(d) - Perf_BASE(d)          ratio = change / Perf_BASE(d)
+
+A cell whose fine-tuned or BASE row is absent is `missing`; one whose BASE score is 0 is `zero_base` (its ratio is
+undefined). Both are skipped by the averages that need them and counted, never filled. Each evaluation set is read
+at its primary metric (the registry's first: `acc`, or `rougeL` for generation) and at one shot count: the count
+most of its rows use (ties: the larger), unless `num_fewshot` is given. The authors compared 4-shot BASE with
+4-shot fine-tuned runs (docs/study.md, "Scoring").
+
+Every function here and in `amuro.report.analysis` takes the results table (the `amuro.study.results` schema) or
+the output of `analysed` on it: `validate` and `analysed` mark their output in `DataFrame.attrs` and return a
+marked table unchanged, so a report validates and reduces the table once, however many quantities it computes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from amuro.errors import AmuroError
+from amuro.study.results import BASE, validate
+from amuro.tasks.registry import INSTRUCTION_TUNING as IT
+from amuro.tasks.registry import SETS, TRAINING_SETS
+
+CLS_FAMILIES = ("nli", "paraphrase")
+GEN_FAMILIES = ("summarization", "question_generation")
+CLS_TRAIN = tuple(t for t in TRAINING_SETS if SETS[t].family in CLS_FAMILIES)  # mnli, paws
+GEN_TRAIN = tuple(t for t in TRAINING_SETS if SETS[t].family in GEN_FAMILIES)  # xsum, socialiqa
+
+# Cross-task MRC (docs/study.md §5): models trained on one kind of task, scored on the in-domain evaluation set
+# of each training set of the other kind, i.e. the set named like that training set (xsum, socialiqa, mnli, paws;
+# not xlsum or mnli_mm, which the authors never scored for these models). Pairs are (eval, train).
+MRC_PAIRS = {
+    "cls_to_gen": tuple((d, t) for t in CLS_TRAIN for d in GEN_TRAIN),
+    "gen_to_cls": tuple((d, t) for t in GEN_TRAIN for d in CLS_TRAIN),
+}
+
+# The paper's Table 6 / Fig. 4 groups of (eval, train) pairs (docs/study.md §5).
+LEARNED_IN_FT = (("mnli", "mnli"), ("mnli_mm", "mnli"), ("paws", "paws"), ("xsum", "xsum"), ("xlsum", "xsum"),
+                 ("socialiqa", "socialiqa"), ("boolq", IT))
+# sciq_mc is listed twice on purpose: the authors' list that produced Table 6 has (sciq, tulu) twice, so SciQ
+# weighs double in their averages (docs/study.md §5, a defect kept so the paper's numbers come out). Pass
+# your own `groups` to count it once.
+LEARNED_IN_PT = (("sciq_mc", IT), ("hellaswag", IT), ("arc_challenge", IT), ("arc_easy", IT),
+                 ("openbookqa", IT), ("sciq_mc", IT))
+PAPER_GROUPS = {"learned in fine-tuning": LEARNED_IN_FT, "learned in pre-training": LEARNED_IN_PT}
+
+# The authors' slope treats OLMo-1B's final checkpoint `main` (step 738020) as step 750,000 (docs/study.md §1,# §7.4); kept so their slopes come out. Only the slope's x uses it; tables show the real step.
+PAPER_SLOPE_STEP = {738020: 750_000}
+
+IMPROVES, FLAT = "base improves in pre-training", "base flat in pre-training"
+
+
+def primary_metric(eval_set: str) -> str:
+    return SETS[eval_set].metrics[0]
+
+
+def in_domain_pairs() -> tuple[tuple[str, str], ...]:
+    """(eval, train) for every set and each training set it measures in-domain (registry `in_domain_for`)."""
+    return tuple((d, t) for d, s in SETS.items() for t in s.in_domain_for)
+
+
+def ood_pairs() -> tuple[tuple[str, str], ...]:
+    return tuple((d, t) for d, s in SETS.items() for t in s.ood_for)
+
+
+def cross_task_pairs() -> tuple[tuple[str, str], ...]:
+    """Each SFT training set scored on the other training sets' own evaluation sets (Fig. 11/12)."""
+    return tuple((d, t) for t in TRAINING_SETS for d in TRAINING_SETS if d != t)
+
+
+# --- the rows the analysis reads -------------------------------------------------------------------------------
+
+def _mode(values: pd.Series) -> int:
+    counts = values.value_counts()
+    return int(max(counts[counts == counts.max()].index))
+
+
+def shots_by_set(df: pd.DataFrame, num_fewshot: int | None = None) -> dict[str, int]:
+    """The shot count each evaluation set is analysed at."""
+    df = validate(df)
+    rows = df[df["metric"] == df["eval"].map(primary_metric)]
+    if num_fewshot is not None:
+        return {d: int(num_fewshot) for d in rows["eval"].unique()}
+    return {d: _mode(g["num_fewshot"]) for d, g in rows.groupby("eval")}
+
+
+ANALYSED = "amuro_analysed_at"  # DataFrame.attrs key: the num_fewshot an analysed table was reduced at
+
+
+def analysed(df: pd.DataFrame, num_fewshot: int | None = None) -> pd.DataFrame:
+    """One row per (step, train, eval, format): primary metric, the set's shot count. Duplicated rows (a rerun
+    appended twice) are averaged and their count kept in `n_rows`. An analysed table is returned as it is."""
+    if ANALYSED in df.attrs and df.attrs[ANALYSED] == num_fewshot:
+        return df
+    df = validate(df)
+    shots = shots_by_set(df, num_fewshot)
+    keep = (df["metric"] == df["eval"].map(primary_metric)) & (df["num_fewshot"] == df["eval"].map(shots))
+    rows = df[keep]
+    if rows.empty:
+        raise AmuroError(f"no rows at the primary metric and shot count of any set (num_fewshot={num_fewshot})")
+    out = rows.groupby(["step", "train", "eval", "format"], as_index=False).agg(
+        value=("value", "mean"), stderr=("stderr", "mean"), num_fewshot=("num_fewshot", "first"),
+        n_rows=("value", "size"))
+    out["metric"] = out["eval"].map(primary_metric)
+    out.attrs[ANALYSED] = num_fewshot
+    return out
+
+
+def input_summary(df: pd.DataFrame, num_fewshot: int | None = None) -> dict:
+    """What was read and what was left out: for the report's first lines."""
+    df = validate(df)
+    a = analysed(df, num_fewshot)
+    shots = shots_by_set(df, num_fewshot)
+    dup = a[a["n_rows"] > 1]
+    return {
+        "rows": int(len(df)), "rows_used": int(a["n_rows"].sum()), "rows_ignored": int(len(df) - a["n_rows"].sum()),
+        "duplicated_keys": int(len(dup)), "steps": sorted(int(s) for s in a["step"].unique()),
+        "trains": sorted(a["train"].unique()), "evals": [d for d in SETS if d in set(a["eval"])],
+        "formats": sorted(a["format"].unique()), "num_fewshot": {d: shots[d] for d in SETS if d in shots},
+    }
+
+
+# --- cells -----------------------------------------------------------------------------------------------------
+
+def cells(df: pd.DataFrame, pairs, fmt: str = "default", num_fewshot: int | None = None) -> pd.DataFrame:
+    """Every expected cell of `pairs` (eval, train) at every step of the table, in one format. A pair listed twice
+    gives its cells twice (the paper's double-counted SciQ)."""
+    a = analysed(df, num_fewshot)
+    for d, t in pairs:
+        if d not in SETS or t == BASE:
+            raise AmuroError(f"bad (eval, train) pair ({d!r}, {t!r}); eval must be a task set, train a training set")
+    steps = sorted(a["step"].unique())
+    base = a[a["train"] == BASE].set_index(["step", "eval", "format"])["value"].to_dict()
+    ft = a[a["train"] != BASE].set_index(["step", "train", "eval", "format"])["value"].to_dict()
+    rows = []
+    for step in steps:
+        for d, t in pairs:
+            b, f = base.get((step, d, fmt)), ft.get((step, t, d, fmt))
+            status = "missing" if b is None or f is None else "zero_base" if b == 0 else "ok"
+            change = f - b if status != "missing" else math.nan
+            rows.append({"step": int(step), "eval": d, "train": t, "format": fmt,
+                         "base": math.nan if b is None else b, "finetuned": math.nan if f is None else f,
+                         "change": change, "ratio": change / b if status == "ok" else math.nan, "status": status})
+    return pd.DataFrame(rows, columns=["step", "eval", "train", "format", "base", "finetuned", "change", "ratio",
+                                       "status"])
+
+
+def changes(df: pd.DataFrame, num_fewshot: int | None = None) -> pd.DataFrame:
+    """Every fine-tuned row that has its BASE row: all cells in the table, every format."""
+    a = analysed(df, num_fewshot)
+    base = a[a["train"] == BASE][["step", "eval", "format", "value"]].rename(columns={"value": "base"})
+    ft = a[a["train"] != BASE][["step", "train", "eval", "format", "value"]].rename(columns={"value": "finetuned"})
+    out = ft.merge(base, on=["step", "eval", "format"], how="inner")
+    out["change"] = out["finetuned"] - out["base"]
+    out["ratio"] = (out["change"] / out["base"]).where(out["base"] != 0)
+    return out.sort_values(["train", "eval", "format", "step"]).reset_index(drop=True)
+
+

@@ -1,0 +1,117 @@
+"""Every table of the report, built once from one validated results table; `summary()` is summary.json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from amuro.errors import AmuroError
+from amuro.report import analysis as A
+from amuro.report.stats import jsonable
+from amuro.tasks.registry import INSTRUCTION_TUNING
+
+GAIN_KEYS = ["step", "group", "avg_raw_change", "avg_ratio", "n_pairs", "slope_per_100k", "n_missing", "n_zero_base"]
+CELL_TABLES = ("mrc_cells", "ft_gain_cells", "ood_cells", "cross_task_cells")  # each lists its cells and status
+
+
+@dataclass
+class Tables:
+    """The report's tables. `frames` are the CSVs written to tables/; the rest is what report.md and the figures
+    read besides them."""
+
+    a: pd.DataFrame  # the analysed table (amuro.report.cells.analysed)
+    info: dict  # amuro.report.cells.input_summary
+    groups: dict  # the fine-tuning-gain groups
+    paper_groups: bool  # whether they are the paper's
+    mrc: dict  # direction -> amuro.report.analysis.mrc
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self.frames[name]
+
+    def summary(self) -> dict:
+        """Everything `summary.json` holds, NaN as None. Ratios are fractions (-0.614 for -61.4%)."""
+        f = self.frames
+        return jsonable({
+            "mrc": self.mrc,
+            "ft_gain": f["ft_gain"][GAIN_KEYS].to_dict("records"),
+            "ft_gain_groups": {g: [list(p) for p in pairs] for g, pairs in self.groups.items()},
+            "ft_gain_auto": f["ft_gain_auto"][GAIN_KEYS].to_dict("records"),
+            "pt_groups": f["pt_groups"][["eval", "group", "paper_group", "gain", "headroom_share"]].to_dict("records"),
+            "ood_transfer": f["ood_by_family"].to_dict("records"),
+            "format_spread": f["format_spread"].to_dict("records"),
+            "input": self.info,
+        })
+
+
+def build(df: pd.DataFrame, groups: dict | None = None, num_fewshot: int | None = None, seed: int = 0) -> Tables:
+    """All the report's tables from a results table (validated and reduced here, once)."""
+    a = A.analysed(df, num_fewshot)
+    paper_groups = groups is None
+    groups = A.PAPER_GROUPS if groups is None else groups
+    auto = A.auto_groups(a, num_fewshot)
+    gain = A.ft_gain(a, groups, num_fewshot, seed=seed)
+    fs = A.format_sensitivity(a, num_fewshot)
+    frames = {
+        "mrc_cells": pd.concat([A.cells(a, p, "default", num_fewshot).assign(direction=d)
+                                for d, p in A.MRC_PAIRS.items()]),
+        "mrc_by_step": A.mrc_by_step(a, num_fewshot),
+        "ft_gain": gain,
+        "ft_gain_cells": pd.concat([A.cells(a, p, "default", num_fewshot).assign(group=g)
+                                    for g, p in groups.items()]),
+        "ft_gain_auto": A.ft_gain(a, auto, num_fewshot, seed=seed) if auto else gain.iloc[0:0],
+        "pt_groups": A.pt_improvement(a, num_fewshot),
+        "ood_by_family": A.ood_transfer(a, "family", num_fewshot, seed),
+        "ood_by_set": A.ood_transfer(a, "eval", num_fewshot, seed),
+        "ood_cells": A.cells(a, A.ood_pairs(), "default", num_fewshot),
+        "format_sensitivity": fs,
+        "format_spread": A.format_spread_by_step(fs),
+        "cross_task_cells": A.cells(a, A.cross_task_pairs(), "default", num_fewshot),
+        "base_curves": A.base_curves(a, "default", num_fewshot),
+        "changes": A.changes(a, num_fewshot),
+    }
+    return Tables(a=a, info=A.input_summary(df, num_fewshot), groups=dict(groups), paper_groups=paper_groups,
+                  mrc={d: A.mrc(a, d, num_fewshot, seed) for d in A.MRC_PAIRS}, frames=frames)
+
+
+def figure_pairs() -> dict[str, list[tuple[str, str]]]:
+    """The (eval, train) pairs of each per-set figure."""
+    cross = A.cross_task_pairs()
+    return {
+        "in_domain_sft": [(d, t) for d, t in A.in_domain_pairs() if t != INSTRUCTION_TUNING],
+        "in_domain_tulu": [(d, t) for d, t in A.in_domain_pairs() if t == INSTRUCTION_TUNING],
+        "ood_sets": list(A.ood_pairs()),
+        "cross_task_cls": [(d, t) for d, t in cross if t in A.CLS_TRAIN],
+        "cross_task_gen": [(d, t) for d, t in cross if t in A.GEN_TRAIN],
+    }
+
+
+def load_groups(path) -> dict:
+    """A JSON file {"group name": [["eval", "train"], ...], ...} replacing the paper's Table 6 groups."""
+    from amuro.study.results import BASE, TRAINS
+    from amuro.tasks.registry import SETS
+
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise AmuroError(f"{path}: no such groups file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise AmuroError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(raw, dict) or not raw:
+        raise AmuroError(f'{path}: expected {{"group": [["eval", "train"], ...], ...}}')
+    groups = {}
+    for name, pairs in raw.items():
+        if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+            raise AmuroError(f"{path}: group {name!r} must be a list of [eval, train] pairs")
+        for d, t in pairs:
+            if d not in SETS:
+                raise AmuroError(f"{path}: group {name!r}: unknown task set {d!r}; known sets: {', '.join(SETS)}")
+            if t not in TRAINS or t == BASE:
+                raise AmuroError(f"{path}: group {name!r}: unknown training set {t!r}; known: "
+                                 f"{', '.join(x for x in TRAINS if x != BASE)}")
+        groups[str(name)] = tuple((d, t) for d, t in pairs)
+    return groups

@@ -1,0 +1,156 @@
+"""The results table: one row per (model, checkpoint, training set, evaluation set, format, shots, metric).
+
+Written by the sweep (`rows_from_lm_eval`, `append_rows`), read by `amuro report` (`read_results`). Columns (extra columns are allowed and kept):
+
+    model        repo id or path of the evaluated model
+    revision     its revision (empty for a local path)
+    step         pre-training step of the checkpoint (int)
+    tokens       pre-training tokens of the checkpoint (int, empty if unknown)
+    train        `base` for no fine-tuning, else the training set (`mnli`, `tulu`, ...)
+    eval         the evaluated task set (a name from `amuro.tasks.registry.SETS`)
+    format       default | io | instruct
+    num_fewshot  demonstrations per prompt (int)
+    metric       acc | acc_norm | rougeL
+    value        the score, a fraction (accuracy, Rouge-L F-measure)
+    stderr       its standard error (may be empty)
+    n            documents scored (int, may be empty)
+    source       (written by the sweep) the lm-eval JSON a row comes from, relative to the sweep's folder
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from amuro.errors import AmuroError
+from amuro.files import write_atomic
+from amuro.tasks.registry import FORMATS, INSTRUCTION_TUNING, SETS, TRAINING_SETS, parse_task_name
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where used: the sweep imports this module and stays light
+
+COLUMNS = ("model", "revision", "step", "tokens", "train", "eval", "format", "num_fewshot", "metric", "value",
+           "stderr", "n")
+KEY = ("model", "revision", "train", "eval", "format", "num_fewshot", "metric")  # one row per key
+METRICS = ("acc", "acc_norm", "rougeL")
+BASE = "base"  # the `train` value of a model that was not fine-tuned
+TRAINS = (BASE, *TRAINING_SETS, INSTRUCTION_TUNING)
+
+VALIDATED = "amuro_validated"  # DataFrame.attrs key
+_INTS, _OPTIONAL_INTS = ("step", "num_fewshot"), ("tokens", "n")
+_FLOATS, _OPTIONAL_FLOATS = ("value",), ("stderr",)
+_CHOICES = {"train": TRAINS, "eval": tuple(SETS), "format": FORMATS, "metric": METRICS}
+
+
+def read_results(path) -> pd.DataFrame:
+    """Read and validate a results CSV; a bad table raises a one-line AmuroError naming the file."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise AmuroError(f"{path}: no such results file")
+    try:
+        # Everything as text first, so that a bad cell can be named instead of silently becoming NaN.
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise AmuroError(f"{path}: not a readable CSV ({str(e).splitlines()[0]})") from None
+    return validate(df, source=str(path), first_line=2)
+
+
+def validate(df: pd.DataFrame, source: str = "results table", first_line: int | None = None) -> pd.DataFrame:
+    """A typed copy of `df` in the results schema. Rows are named by CSV line when `first_line` (the line of the
+    first data row) is given, else by DataFrame position. A validated table (marked in `attrs`) is returned as is."""
+    import pandas as pd
+
+    if df.attrs.get(VALIDATED):
+        return df
+
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise AmuroError(f"{source}: missing column(s) {', '.join(missing)}; the results schema is "
+                         f"{','.join(COLUMNS)}")
+    if len(df) == 0:
+        raise AmuroError(f"{source}: no result rows")
+
+    def where(i: int) -> str:
+        return f"line {first_line + i}" if first_line is not None else f"row {i}"
+
+    def text(series: pd.Series) -> pd.Series:
+        return series.astype("string").fillna("").str.strip()
+
+    out = df.copy().reset_index(drop=True)
+    for col in ("model", "revision", "train", "eval", "format", "metric"):
+        out[col] = text(out[col]).astype(str)
+    for col in _INTS + _OPTIONAL_INTS + _FLOATS + _OPTIONAL_FLOATS:
+        if pd.api.types.is_numeric_dtype(out[col]):  # already typed (a DataFrame, or a second validation)
+            num = out[col].astype(float)
+            empty, unreadable = num.isna(), pd.Series(False, index=out.index)
+        else:
+            raw = text(out[col])
+            empty = raw == ""
+            num = pd.to_numeric(raw.where(~empty), errors="coerce").astype(float)
+            unreadable = ~empty & num.isna()
+        bad = unreadable | (empty if col in _INTS + _FLOATS else False)
+        if col in _INTS + _OPTIONAL_INTS:
+            bad |= num.notna() & (num != num.round())
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            kind = "an integer" if col in _INTS + _OPTIONAL_INTS else "a number"
+            shown = "" if empty.iloc[i] else str(out[col].iloc[i]).strip()
+            raise AmuroError(f"{source}: {where(i)}: {col} {shown!r} is not {kind}"
+                             + ("" if col in _INTS + _FLOATS else " or empty"))
+        out[col] = num.astype("Int64") if col in _INTS + _OPTIONAL_INTS else num
+    for col, allowed in _CHOICES.items():
+        bad = ~out[col].isin(allowed)
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            what = {"eval": "task set", "train": "training set", "format": "prompt format"}.get(col, col)
+            raise AmuroError(f"{source}: {where(i)}: unknown {what} {out[col].iloc[i]!r}; known: {', '.join(allowed)}")
+    out["step"] = out["step"].astype(int)
+    out["num_fewshot"] = out["num_fewshot"].astype(int)
+    out.attrs[VALIDATED] = True
+    return out
+
+
+# --- writing: what the sweep does with each model's lm-eval JSON ---------------------------------------------------
+
+def rows_from_lm_eval(results: dict, source: str) -> list[dict]:
+    """Rows in the results schema from one model's lm-eval results JSON (with the sweep's `amuro` block)."""
+    meta, rows = results["amuro"], []
+    for task, metrics in sorted(results["results"].items()):
+        set_name, fmt = parse_task_name(task)
+        for metric in SETS[set_name].metrics:
+            stderr = metrics.get(f"{metric}_stderr,none")
+            rows.append({
+                "model": meta["model"], "revision": meta["revision"], "step": meta["step"],
+                "tokens": "" if meta["tokens"] is None else meta["tokens"], "train": meta["train"],
+                "eval": set_name, "format": fmt, "num_fewshot": results["n-shot"][task], "metric": metric,
+                "value": metrics[f"{metric},none"],
+                "stderr": stderr if isinstance(stderr, (int, float)) else "",
+                "n": results["n-samples"][task]["effective"], "source": source,
+            })
+    return rows
+
+
+def append_rows(path: Path, rows: list[dict]) -> None:
+    """Add rows to a results CSV, replacing any with the same key; rewritten whole and renamed under a lock, so
+    readers never see half a file and concurrent jobs never lose each other's rows."""
+    import csv
+    import fcntl
+    import io
+
+    if not rows:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        old = list(csv.DictReader(open(path, newline=""))) if path.is_file() else []
+        merged = {tuple(str(r[k]) for k in KEY): r for r in old}
+        for row in rows:
+            merged[tuple(str(row[k]) for k in KEY)] = row
+        header = list(dict.fromkeys([*COLUMNS, *(c for r in merged.values() for c in r)]))
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=header, restval="")
+        writer.writeheader()
+        writer.writerows(merged.values())
+        write_atomic(path, text.getvalue())

@@ -1,0 +1,92 @@
+"""Load one split of a task set: from the Hugging Face Hub by default, or offline from `AMURO_DATA_DIR`.
+
+`AMURO_DATA_DIR=DIR` makes set `S` read `DIR/S/<split>.jsonl`, where `<split>` is the HF split name the set uses
+(`mnli` reads `DIR/mnli/validation_matched.jsonl` and `DIR/mnli/train.jsonl`) and every row has the dataset's real HF
+schema. Every row, from either source, is checked against the registry's columns, so a malformed row fails with
+one line naming the file and line (or the Hub id, split and row).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from amuro.errors import AmuroError
+from amuro.tasks.registry import TaskSet, get_set
+
+DATA_DIR_ENV = "AMURO_DATA_DIR"
+
+
+def data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
+    value = explicit if explicit is not None else os.environ.get(DATA_DIR_ENV)
+    return Path(value) if value else None
+
+
+def split_path(root: Path, set_name: str, split: str) -> Path:
+    return root / set_name / f"{split}.jsonl"
+
+
+def check_row(ts: TaskSet, row: object) -> None:
+    """Raise AmuroError (without location) if `row` lacks a used column or has one of the wrong type."""
+    if not isinstance(row, dict):
+        raise AmuroError(f"a row must be a JSON object, got {type(row).__name__}")
+    for column in ts.used:
+        if column not in row:
+            raise AmuroError(f"missing field {column!r}")
+        expected = ts.columns[column]
+        value = row[column]
+        # bool is an int subclass: a True label is malformed unless the column is a bool.
+        wrong_bool = isinstance(value, bool) and bool not in (expected if isinstance(expected, tuple) else (expected,))
+        if not isinstance(value, expected) or wrong_bool:
+            names = "/".join(t.__name__ for t in expected) if isinstance(expected, tuple) else expected.__name__
+            raise AmuroError(f"field {column!r} must be {names}, got {type(value).__name__} {value!r:.60}")
+
+
+def read_jsonl(path: Path, ts: TaskSet) -> list[dict]:
+    if not path.is_file():
+        raise AmuroError(f"{path}: no such file (set {ts.name!r} reads <{DATA_DIR_ENV}>/{ts.name}/<split>.jsonl)")
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                check_row(ts, row)
+            except json.JSONDecodeError as e:
+                raise AmuroError(f"{path}:{line_no}: malformed JSON ({e.msg})") from None
+            except AmuroError as e:
+                raise AmuroError(f"{path}:{line_no}: {e}") from None
+            rows.append(row)
+    if not rows:
+        raise AmuroError(f"{path}: no rows")
+    return rows
+
+
+def load_hub(ts: TaskSet, split: str) -> list[dict]:
+    import datasets
+
+    where = f"{ts.hf_path}" + (f" ({ts.hf_name})" if ts.hf_name else "")
+    try:
+        ds = datasets.load_dataset(ts.hf_path, ts.hf_name, split=split, **ts.hf_kwargs)
+    except Exception as e:  # the Hub's own errors are long; keep the cause on one line
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise AmuroError(f"set {ts.name!r}: cannot load {where} split {split!r} from the Hub "
+                         f"({first}); set {DATA_DIR_ENV} to read local JSONL instead") from e
+    rows = ds.to_list()
+    for i, row in enumerate(rows):
+        try:
+            check_row(ts, row)
+        except AmuroError as e:
+            raise AmuroError(f"{where} split {split!r} row {i}: {e}") from None
+    return rows
+
+
+def load_split(set_name: str, split: str, root: str | os.PathLike | None = None) -> list[dict]:
+    """The rows of one split of a set, as plain dicts in the HF schema."""
+    ts = get_set(set_name)
+    if split not in ts.splits():
+        raise AmuroError(f"set {set_name!r} does not use split {split!r} (it uses {', '.join(ts.splits())})")
+    base = data_dir(root)
+    return read_jsonl(split_path(base, set_name, split), ts) if base else load_hub(ts, split)

@@ -1,0 +1,180 @@
+"""The 19 task sets of the study: one source of truth for evaluation and training.
+
+Each `TaskSet` says where its data lives on the Hugging Face Hub (ids that load under `datasets` 5.x, docs/study.md
+§7), which split is scored, which split few-shot demonstrations come from, which split trains, the real HF columns
+of a row, the label words, the task family, and its role for each training set. The prompt formats are in
+`templates.py`; both read this module.
+
+Departures from the authors' release (docs/study.md §7), all deliberate:
+- qqp and stsb are scored on the labelled GLUE `validation` splits (the authors' SetFit test splits carry no labels).
+- stsb is binarised as `yes` when the 0-5 similarity score is > 3.5, the authors' threshold.
+- rte is scored two-way: the model still picks one of the three NLI words, and `neutral` or `contradiction`
+  both count as `not_entailment`.
+- few-shot demonstrations come from a split other than the scored one (seeded, lm-eval's sampler); gpt3nli has
+  a single split, so its demonstrations come from that split with the scored document excluded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from amuro.errors import AmuroError
+
+FORMATS = ("default", "io", "instruct")
+
+# How a set is scored. classification: TokenProb over label words (acc); multiple_choice: lm-eval's summed
+# log-likelihood over the answer options (acc, acc_norm); generation: greedy decoding scored by Rouge-L.
+CLASSIFICATION, MULTIPLE_CHOICE, GENERATION = "classification", "multiple_choice", "generation"
+
+NLI_LABELS = ("entailment", "neutral", "contradiction")
+# The authors' order: ties go to the first word, and their candidate list is ['yes', 'no'].
+YES_NO = ("yes", "no")
+
+TRAINING_SETS = ("xsum", "socialiqa", "mnli", "paws")
+INSTRUCTION_TUNING = "tulu"
+
+STSB_THRESHOLD = 3.5
+
+
+@dataclass(frozen=True)
+class TaskSet:
+    name: str
+    family: str  # summarization | question_generation | nli | paraphrase | reasoning
+    kind: str  # CLASSIFICATION | MULTIPLE_CHOICE | GENERATION
+    hf_path: str
+    hf_name: str | None
+    eval_split: str
+    fewshot_split: str
+    columns: dict[str, type | tuple[type, ...]]  # the real HF schema of a row
+    used: tuple[str, ...]  # the columns a prompt, target or label reads; a row missing one is malformed
+    hf_kwargs: dict[str, Any] = field(default_factory=dict)  # revision / data_dir for load_dataset
+    train_split: str | None = None
+    label_words: tuple[str, ...] | None = None  # classification only, in the authors' order
+    in_domain_for: tuple[str, ...] = ()  # training sets this set measures in-domain
+    ood_for: tuple[str, ...] = ()  # training sets this set measures out-of-domain
+    note: str = ""
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return {CLASSIFICATION: ("acc",), MULTIPLE_CHOICE: ("acc", "acc_norm"), GENERATION: ("rougeL",)}[self.kind]
+
+    def splits(self) -> tuple[str, ...]:
+        """Every HF split this set reads, evaluation split first."""
+        out = [self.eval_split]
+        for s in (self.fewshot_split, self.train_split):
+            if s and s not in out:
+                out.append(s)
+        return tuple(out)
+
+
+_GLUE_PAIR = {"sentence1": str, "sentence2": str, "label": int, "idx": int}
+_MNLI = {"premise": str, "hypothesis": str, "label": int, "idx": int}
+_SCIQ = {"question": str, "distractor3": str, "distractor1": str, "distractor2": str, "correct_answer": str,
+         "support": str}
+_ARC = {"id": str, "question": str, "choices": dict, "answerKey": str}
+
+SETS: dict[str, TaskSet] = {s.name: s for s in [
+    # --- summarization (Rouge-L) ---
+    TaskSet("xsum", "summarization", GENERATION, "EdinburghNLP/xsum", None, "test", "validation",
+            {"document": str, "summary": str, "id": str}, ("document", "summary"),
+            hf_kwargs={"revision": "refs/convert/parquet"}, train_split="train", in_domain_for=("xsum",),
+            note="main still ships a loading script; the parquet branch loads under datasets 5.x"),
+    TaskSet("xlsum", "summarization", GENERATION, "csebuetnlp/xlsum", None, "test", "validation",
+            {"id": str, "url": str, "title": str, "summary": str, "text": str}, ("text", "summary"),
+            hf_kwargs={"revision": "refs/convert/parquet", "data_dir": "english"}, in_domain_for=("xsum",)),
+    TaskSet("cnn", "summarization", GENERATION, "abisee/cnn_dailymail", "3.0.0", "test", "validation",
+            {"article": str, "highlights": str, "id": str}, ("article", "highlights"), ood_for=("xsum",)),
+    # --- question generation (Rouge-L) ---
+    TaskSet("socialiqa", "question_generation", GENERATION, "lighteval/siqa", None, "validation", "train",
+            {"context": str, "question": str, "answerA": str, "answerB": str, "answerC": str, "label": str},
+            ("context", "question", "answerA", "answerB", "answerC"), train_split="train",
+            in_domain_for=("socialiqa",)),
+    TaskSet("tweetqa", "question_generation", GENERATION, "ucsbnlp/tweet_qa", None, "train", "validation",
+            {"Question": str, "Answer": list, "Tweet": str, "qid": str}, ("Question", "Answer", "Tweet"),
+            ood_for=("socialiqa",), note="the authors scored the train split (test has no answers)"),
+    TaskSet("sciq_qg", "question_generation", GENERATION, "allenai/sciq", None, "test", "validation", _SCIQ,
+            tuple(_SCIQ), ood_for=("socialiqa",)),
+    # --- NLI (TokenProb accuracy) ---
+    TaskSet("mnli", "nli", CLASSIFICATION, "nyu-mll/glue", "mnli", "validation_matched", "train", _MNLI,
+            ("premise", "hypothesis", "label"), train_split="train", label_words=NLI_LABELS,
+            in_domain_for=("mnli",)),
+    TaskSet("mnli_mm", "nli", CLASSIFICATION, "nyu-mll/glue", "mnli", "validation_mismatched", "train", _MNLI,
+            ("premise", "hypothesis", "label"), label_words=NLI_LABELS, in_domain_for=("mnli",)),
+    TaskSet("rte", "nli", CLASSIFICATION, "nyu-mll/glue", "rte", "train", "validation", _GLUE_PAIR,
+            ("sentence1", "sentence2", "label"), label_words=NLI_LABELS, ood_for=("mnli",),
+            note="scored two-way: neutral or contradiction counts as not_entailment; the authors scored train"),
+    TaskSet("gpt3nli", "nli", CLASSIFICATION, "pietrolesci/gpt3_nli", None, "train", "train",
+            {"text_a": str, "text_b": str, "label": int, "guid": int}, ("text_a", "text_b", "label"),
+            label_words=NLI_LABELS, ood_for=("mnli",),
+            note="a single split: demonstrations come from it with the scored document excluded"),
+    # --- paraphrase (TokenProb accuracy) ---
+    TaskSet("paws", "paraphrase", CLASSIFICATION, "google-research-datasets/paws", "labeled_final", "test",
+            "validation", {"id": int, "sentence1": str, "sentence2": str, "label": int},
+            ("sentence1", "sentence2", "label"), train_split="train", label_words=YES_NO, in_domain_for=("paws",)),
+    TaskSet("qqp", "paraphrase", CLASSIFICATION, "nyu-mll/glue", "qqp", "validation", "train",
+            {"question1": str, "question2": str, "label": int, "idx": int}, ("question1", "question2", "label"),
+            label_words=YES_NO, ood_for=("paws",), note="labelled GLUE validation (the authors' test split is unlabelled)"),
+    TaskSet("stsb", "paraphrase", CLASSIFICATION, "nyu-mll/glue", "stsb", "validation", "train",
+            {"sentence1": str, "sentence2": str, "label": (float, int), "idx": int},
+            ("sentence1", "sentence2", "label"), label_words=YES_NO, ood_for=("paws",),
+            note=f"labelled GLUE validation; yes when the 0-5 score is > {STSB_THRESHOLD}"),
+    # --- the instruction-tuning evaluation sets ---
+    TaskSet("arc_easy", "reasoning", MULTIPLE_CHOICE, "allenai/ai2_arc", "ARC-Easy", "validation", "train", _ARC,
+            ("question", "choices", "answerKey"), in_domain_for=(INSTRUCTION_TUNING,)),
+    TaskSet("arc_challenge", "reasoning", MULTIPLE_CHOICE, "allenai/ai2_arc", "ARC-Challenge", "validation", "train",
+            _ARC, ("question", "choices", "answerKey"), in_domain_for=(INSTRUCTION_TUNING,)),
+    TaskSet("openbookqa", "reasoning", MULTIPLE_CHOICE, "allenai/openbookqa", "main", "validation", "train",
+            {"id": str, "question_stem": str, "choices": dict, "answerKey": str},
+            ("question_stem", "choices", "answerKey"), in_domain_for=(INSTRUCTION_TUNING,)),
+    TaskSet("hellaswag", "reasoning", MULTIPLE_CHOICE, "Rowan/hellaswag", None, "validation", "train",
+            {"ind": int, "activity_label": str, "ctx_a": str, "ctx_b": str, "ctx": str, "endings": list,
+             "source_id": str, "split": str, "split_type": str, "label": str},
+            ("activity_label", "ctx_a", "ctx_b", "endings", "label"), in_domain_for=(INSTRUCTION_TUNING,)),
+    TaskSet("boolq", "reasoning", CLASSIFICATION, "google/boolq", None, "validation", "train",
+            {"question": str, "answer": bool, "passage": str}, ("question", "answer", "passage"),
+            label_words=YES_NO, in_domain_for=(INSTRUCTION_TUNING,)),
+    TaskSet("sciq_mc", "reasoning", MULTIPLE_CHOICE, "allenai/sciq", None, "validation", "train", _SCIQ,
+            tuple(_SCIQ), in_domain_for=(INSTRUCTION_TUNING,),
+            note="lm-eval's option order: the three distractors, then the correct answer"),
+]}
+
+FAMILIES = tuple(dict.fromkeys(s.family for s in SETS.values()))
+
+
+def get_set(name: str) -> TaskSet:
+    try:
+        return SETS[name]
+    except KeyError:
+        raise AmuroError(f"unknown task set {name!r}; known sets: {', '.join(SETS)}") from None
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise AmuroError(f"unknown prompt format {fmt!r}; known formats: {', '.join(FORMATS)}")
+    return fmt
+
+
+TASK_PREFIX = "amuro_"
+
+
+def task_name(set_name: str, fmt: str | None = None) -> str:
+    """The lm-eval name of one set in one format (`amuro_mnli_instruct`), or of a set's group (`amuro_mnli`)."""
+    name = f"{TASK_PREFIX}{get_set(set_name).name}"
+    return name if fmt is None else f"{name}_{check_format(fmt)}"
+
+
+def all_task_names() -> list[str]:
+    """Every task and set-group name, for "did you mean" hints."""
+    return [task_name(s, f) for s in SETS for f in FORMATS] + [task_name(s) for s in SETS]
+
+
+def parse_task_name(name: str) -> tuple[str, str]:
+    """`amuro_mnli_mm_io` -> ("mnli_mm", "io")."""
+    for fmt in FORMATS:
+        suffix = f"_{fmt}"
+        if name.startswith(TASK_PREFIX) and name.endswith(suffix):
+            set_name = name[len(TASK_PREFIX):-len(suffix)]
+            if set_name in SETS:
+                return set_name, fmt
+    raise AmuroError(f"{name!r} is not an amuro task name (amuro_<set>_<format>)")

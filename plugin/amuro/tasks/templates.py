@@ -1,0 +1,241 @@
+"""The three prompt formats of every set: `render(set, format, row) -> Example`.
+
+`default` is the authors' `### Input: ...` training format, `instruct` their natural-language instruction and `io`
+the raw input. Strings marked [authors] are copied character for character from docs/study.md §2 (note the
+space after every `\\n`, the missing spaces before `Answer C:`/`Answer D:` and the curly apostrophe in `Let’s`);
+the others are ours, written in the same spirit: io for every set, and all three formats for the instruction-tuning
+evaluation sets.
+
+Both the lm-eval tasks (through `amuro.eval.hooks`) and `training/sft.py` render prompts here, so a model is always
+trained and scored on the same text. A prompt is followed by its target with `target_delimiter()` between them:
+nothing when the prompt ends in a space, one space otherwise (the authors' training-time rule).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from amuro.errors import AmuroError
+from amuro.tasks.registry import NLI_LABELS, STSB_THRESHOLD, YES_NO, check_format, get_set
+
+# Template families: sets that share a template differ only in which columns fill {text1}, {input}, ...
+TEMPLATES: dict[str, dict[str, str]] = {
+    "summarization": {
+        "default": "### Input: {input}\n ### Summary: ",  # [authors]
+        "instruct": "Please read the following text: {input} Provide a summary: ",  # [authors]
+        "io": "{input}",  # [authors]
+    },
+    "socialiqa": {
+        "default": "### Input: {context}\n ### Answer: Answer A: {answerA} Answer B: {answerB}Answer C: {answerC}\n"
+                   " ### Question: ",  # [authors]
+        "instruct": "Given the context: {context} And the answer: Answer A: {answerA} Answer B: {answerB}Answer C: "
+                    "{answerC}Generate a suitable question: ",  # [authors]
+        "io": "{context}{answerA}{answerB}{answerC}",  # [authors]
+    },
+    "sciq_qg": {
+        "default": "### Input: {support}\n ### Answer: Answer A: {correct_answer} Answer B: {distractor1} Answer C: "
+                   "{distractor2}Answer D: {distractor3}\n ### Question: ",  # [authors]
+        "instruct": "Given the context: {support} And the answer: Answer A: {correct_answer} Answer B: {distractor1}"
+                    "Answer C: {distractor2}Answer D: {distractor3}Generate a suitable question: ",  # [authors]
+        "io": "{support} {correct_answer} {distractor1} {distractor2} {distractor3}",
+    },
+    "tweetqa": {
+        "default": "### Input: {tweet}\n ### Answer: {answer}\n ### Question: ",  # [authors]
+        "instruct": "Given the context: {tweet} And the answer: {answer}Generate a suitable question: ",  # [authors]
+        "io": "{tweet} {answer}",
+    },
+    "nli": {
+        "default": "### Input_1: {text1}\n ### Input_2: {text2}\n ### Inference: ",  # [authors]
+        "instruct": "Consider the following texts: Text 1: {text1} Text 2: {text2} The relation is ",  # [authors]
+        "io": "{text1} {text2}",  # [authors] (mnli)
+    },
+    "paraphrase": {
+        "default": "### Input_1: {text1}\n ### Input_2: {text2}\n ### Paraphrase Classification: ",  # [authors]
+        "instruct": "Let\u2019s compare the two sentences: Sentence_1: {text1} Sentence_2: {text2} "
+                    "Are they paraphrasing?: ",  # [authors]
+        "io": "{text1} {text2}",  # [authors] (paws)
+    },
+    "boolq": {
+        "default": "### Input: {passage}\n ### Question: {question}?\n ### Answer: ",
+        "instruct": "Read the passage and answer the question with yes or no. Passage: {passage} "
+                    "Question: {question}? The answer is ",
+        "io": "{passage} {question}?",
+    },
+    "question": {  # ARC, OpenBookQA
+        "default": "### Input: {question}\n ### Answer: ",
+        "instruct": "Answer the following question: {question} The answer is ",
+        "io": "{question}",
+    },
+    "sciq_mc": {
+        "default": "### Input: {support}\n ### Question: {question}\n ### Answer: ",
+        "instruct": "Given the context: {support} Answer the following question: {question} The answer is ",
+        "io": "{support} {question}",
+    },
+    "hellaswag": {
+        "default": "### Input: {context}\n ### Continuation: ",
+        "instruct": "Choose the most plausible continuation of the following text: {context} Continuation: ",
+        "io": "{context}",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Example:
+    """One rendered row. `target` is what a model should produce after `prompt` (the training completion);
+    for classification and multiple choice it is `choices[label]`, and `gold` lists every index scored correct."""
+
+    prompt: str
+    target: str
+    choices: tuple[str, ...] | None = None
+    label: int | None = None
+    gold: tuple[int, ...] | None = None
+
+
+def _label_in(row: dict, key: str, allowed: tuple) -> Any:
+    value = row[key]
+    if value not in allowed or isinstance(value, bool) != isinstance(allowed[0], bool):
+        raise AmuroError(f"field {key!r} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+    return value
+
+
+def _classify(words: tuple[str, ...], label: int, gold: tuple[int, ...] | None = None) -> tuple:
+    return words[label], words, label, gold or (label,)
+
+
+def _nli(row: dict, a: str, b: str) -> tuple[dict, tuple]:
+    return {"text1": row[a], "text2": row[b]}, _classify(NLI_LABELS, _label_in(row, "label", (0, 1, 2)))
+
+
+def _rte(row: dict) -> tuple[dict, tuple]:
+    # GLUE RTE: 0 entailment, 1 not_entailment. The authors wrote not_entailment as "neutral"; a prediction of
+    # neutral or contradiction both count as correct for it.
+    label = _label_in(row, "label", (0, 1))
+    return {"text1": row["sentence1"], "text2": row["sentence2"]}, _classify(
+        NLI_LABELS, label, (0,) if label == 0 else (1, 2))
+
+
+def _paraphrase(row: dict, a: str, b: str) -> tuple[dict, tuple]:
+    is_paraphrase = _label_in(row, "label", (0, 1)) == 1
+    return {"text1": row[a], "text2": row[b]}, _classify(YES_NO, 0 if is_paraphrase else 1)
+
+
+def _stsb(row: dict) -> tuple[dict, tuple]:
+    score = row["label"]
+    if not 0.0 <= score <= 5.0:
+        raise AmuroError(f"field 'label' must be a similarity score in [0, 5], got {score!r}")
+    return {"text1": row["sentence1"], "text2": row["sentence2"]}, _classify(
+        YES_NO, 0 if score > STSB_THRESHOLD else 1)
+
+
+def _boolq(row: dict) -> tuple[dict, tuple]:
+    answer = _label_in(row, "answer", (True, False))
+    return {"passage": row["passage"], "question": row["question"]}, _classify(YES_NO, 0 if answer else 1)
+
+
+def _options(options: list[str], label: int) -> tuple:
+    return options[label], tuple(options), label, (label,)
+
+
+def _keyed_options(row: dict, question_key: str) -> tuple[dict, tuple]:
+    choices = row["choices"]
+    if not (isinstance(choices, dict) and isinstance(choices.get("text"), list)
+            and isinstance(choices.get("label"), list) and len(choices["text"]) == len(choices["label"]) >= 2):
+        raise AmuroError("field 'choices' must be {'text': [...], 'label': [...]} with two or more options")
+    key = row["answerKey"].strip()
+    if key not in choices["label"]:
+        raise AmuroError(f"answerKey {key!r} is not among choices.label {choices['label']}")
+    return {"question": row[question_key]}, _options(choices["text"], choices["label"].index(key))
+
+
+def _hellaswag_clean(text: str) -> str:
+    # WikiHow rows carry "[title]", "[step]" ... markers; lm-eval's hellaswag task drops them the same way.
+    text = text.strip().replace(" [title]", ". ")
+    return re.sub(r"\[.*?\]", "", text).replace("  ", " ").strip()
+
+
+def _hellaswag(row: dict) -> tuple[dict, tuple]:
+    label = _label_in(row, "label", ("0", "1", "2", "3"))
+    if not (isinstance(row["endings"], list) and len(row["endings"]) == 4):
+        raise AmuroError("field 'endings' must be a list of 4 strings")
+    context = _hellaswag_clean(f"{row['activity_label']}: {row['ctx_a']} {row['ctx_b'].capitalize()}")
+    return {"context": context}, _options([_hellaswag_clean(e) for e in row["endings"]], int(label))
+
+
+def _sciq_mc(row: dict) -> tuple[dict, tuple]:
+    options = [row["distractor1"], row["distractor2"], row["distractor3"], row["correct_answer"]]
+    return {"support": row["support"].lstrip(), "question": row["question"]}, _options(options, 3)
+
+
+def _generation(target_key: str, **fields: str) -> Callable[[dict], tuple[dict, tuple]]:
+    def extract(row: dict) -> tuple[dict, tuple]:
+        return {name: row[key] for name, key in fields.items()}, (row[target_key], None, None, None)
+    return extract
+
+
+def _socialiqa(row: dict) -> tuple[dict, tuple]:
+    keys = ("context", "answerA", "answerB", "answerC")
+    return {k: row[k] for k in keys}, (row["question"], None, None, None)
+
+
+def _tweetqa(row: dict) -> tuple[dict, tuple]:
+    answers = row["Answer"]
+    if not all(isinstance(a, str) for a in answers):
+        raise AmuroError("field 'Answer' must be a list of strings")
+    # The authors put the first reference answer in the prompt.
+    return {"tweet": row["Tweet"], "answer": answers[0] if answers else ""}, (row["Question"], None, None, None)
+
+
+def _sciq_qg(row: dict) -> tuple[dict, tuple]:
+    keys = ("support", "correct_answer", "distractor1", "distractor2", "distractor3")
+    return {k: row[k] for k in keys}, (row["question"], None, None, None)
+
+
+# set name -> (template family, row -> (template fields, (target, choices, label, gold)))
+_EXTRACT: dict[str, tuple[str, Callable[[dict], tuple[dict, tuple]]]] = {
+    "xsum": ("summarization", _generation("summary", input="document")),
+    "xlsum": ("summarization", _generation("summary", input="text")),
+    "cnn": ("summarization", _generation("highlights", input="article")),
+    "socialiqa": ("socialiqa", _socialiqa),
+    "tweetqa": ("tweetqa", _tweetqa),
+    "sciq_qg": ("sciq_qg", _sciq_qg),
+    "mnli": ("nli", lambda r: _nli(r, "premise", "hypothesis")),
+    "mnli_mm": ("nli", lambda r: _nli(r, "premise", "hypothesis")),
+    "rte": ("nli", _rte),
+    "gpt3nli": ("nli", lambda r: _nli(r, "text_a", "text_b")),
+    "paws": ("paraphrase", lambda r: _paraphrase(r, "sentence1", "sentence2")),
+    "qqp": ("paraphrase", lambda r: _paraphrase(r, "question1", "question2")),
+    "stsb": ("paraphrase", _stsb),
+    "arc_easy": ("question", lambda r: _keyed_options(r, "question")),
+    "arc_challenge": ("question", lambda r: _keyed_options(r, "question")),
+    "openbookqa": ("question", lambda r: _keyed_options(r, "question_stem")),
+    "hellaswag": ("hellaswag", _hellaswag),
+    "boolq": ("boolq", _boolq),
+    "sciq_mc": ("sciq_mc", _sciq_mc),
+}
+
+
+def template(set_name: str, fmt: str) -> str:
+    """The raw template string of a set in a format, with `{field}` placeholders."""
+    get_set(set_name)
+    return TEMPLATES[_EXTRACT[set_name][0]][check_format(fmt)]
+
+
+def render(set_name: str, fmt: str, row: dict) -> Example:
+    """Render one HF row. Raises AmuroError (no location; the caller adds file:line) for a bad row."""
+    tmpl = template(set_name, fmt)
+    fields, (target, choices, label, gold) = _EXTRACT[set_name][1](row)
+    return Example(tmpl.format(**fields), target, choices, label, gold)
+
+
+def target_delimiter(set_name: str, fmt: str) -> str:
+    """What goes between a prompt and its target: nothing after a trailing space, one space otherwise."""
+    return "" if template(set_name, fmt)[-1:].isspace() else " "
+
+
+def stop_sequences(set_name: str, fmt: str) -> list[str]:
+    """Where generation stops: where a next few-shot example would begin, i.e. the demonstration separator
+    `\\n` followed by the template's fixed opening words; a bare `\\n` for io formats, which have none."""
+    opening = template(set_name, fmt).split("{", 1)[0].rstrip()
+    return ["\n" + opening]

@@ -1,0 +1,77 @@
+"""`amuro demo`, reduced (fewer steps, checkpoints and examples): the whole study end to end, interrupted and
+resumed, with a well-formed summary.json that shows a positive in-domain fine-tuning gain."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from amuro.demo.run import DemoConfig
+from amuro.demo.synthetic import World, write_sets
+
+REDUCED = ["--pretrain-steps", "100", "--checkpoints", "2", "--train-examples", "400", "--eval-examples", "24"]
+
+
+def demo(out, *extra):
+    return [sys.executable, "-m", "amuro.cli", "demo", "--out", str(out), *REDUCED, *extra]
+
+
+@pytest.mark.slow
+def test_reduced_demo_end_to_end_after_an_interruption(tmp_path):
+    out = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if k != "AMURO_DATA_DIR"}  # the demo brings its own data
+    # Interrupt it once the sweep has evaluated a model, then pick up where it stopped.
+    proc = subprocess.Popen(demo(out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 600
+    while proc.poll() is None and time.time() < deadline and not list((out / "sweep" / "lm_eval").glob("*/*.json")):
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    again = subprocess.run(demo(out), env=env, capture_output=True, text=True)
+    assert again.returncode == 2 and again.stderr.strip().endswith("pass --resume to continue it, or choose "
+                                                                    "another --out")
+    result = subprocess.run(demo(out, "--resume"), env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "done earlier: step5-tokens5K step100-tokens102K" in result.stdout  # pre-training was not redone
+    assert f"report: {out}/report/report.md" in result.stdout and "mnli  acc" in result.stdout
+
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    for direction in ("cls_to_gen", "gen_to_cls"):
+        assert set(summary["mrc"][direction]) >= {"mean", "median", "ratio_of_means", "ci_low", "ci_high",
+                                                  "p_value", "n"}
+    assert summary["mrc"]["cls_to_gen"]["n"] >= 1
+    gains = [g for g in summary["ft_gain"] if g["group"] == "learned in fine-tuning"]
+    assert [g["step"] for g in gains] == [5, 100]
+    assert all(set(g) >= {"step", "group", "avg_raw_change", "avg_ratio", "n_pairs", "slope_per_100k"}
+               for g in gains)
+    assert all(g["avg_raw_change"] > 0 for g in gains), gains  # fine-tuning beats the base model in-domain
+    assert (out / "report" / "figures" / "ft_gain.png").is_file()
+    assert len((out / "model" / "revisions.txt").read_text().split()) == 2
+
+
+def test_demo_checkpoints_are_log_spaced_and_end_at_the_last_step():
+    assert DemoConfig().checkpoint_steps() == [20, 54, 147, 400]
+    assert DemoConfig(pretrain_steps=100, checkpoints=2).checkpoint_steps() == [5, 100]
+
+
+def test_synthetic_sets_follow_the_registry_schemas(tmp_path):
+    from amuro.tasks.data import load_split
+    from amuro.tasks.registry import get_set
+
+    write_sets(tmp_path, n_train=9, n_eval=6)
+    for name in ("mnli", "mnli_mm", "rte", "gpt3nli", "xsum", "xlsum", "cnn"):
+        ts = get_set(name)
+        for split in ts.splits():
+            rows = load_split(name, split, tmp_path)  # validates every row against the set's HF columns
+            assert len(rows) == (9 if split == ts.train_split else 6)
+    mnli = load_split("mnli", "train", tmp_path)
+    assert sorted({r["label"] for r in mnli}) == [0, 1, 2]
+    assert all(("not" in r["hypothesis"]) == (r["label"] == 2) for r in mnli)  # the learnable rule
+    assert write_sets(tmp_path / "again", 9, 6) and (tmp_path / "again" / "xsum" / "train.jsonl").read_text() == \
+        (tmp_path / "xsum" / "train.jsonl").read_text()  # seeded
+    assert World(1).sentence() == World(1).sentence()

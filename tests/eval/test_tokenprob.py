@@ -1,0 +1,140 @@
+"""TokenProb through real lm-eval, checked per document against direct transformers computations.
+
+- `--model hf`: the label whose first subtoken scores highest right after the prompt, compared with a reference
+  that reads the logits itself, on a byte-level BPE tokenizer and a SentencePiece-like one with BOS.
+- `--model amuro-hf tokenprob=paper`: compared with an independent implementation of the authors' lenient rule.
+"""
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from amuro.tasks.registry import CLASSIFICATION, FORMATS, SETS
+from amuro.tasks.templates import target_delimiter
+
+from conftest import evaluate
+
+CLS_TASKS = [f"amuro_{s}_{f}" for s, ts in SETS.items() if ts.kind == CLASSIFICATION for f in FORMATS]
+
+
+def _load(path):
+    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval(), AutoTokenizer.from_pretrained(path)
+
+
+def _log_probs(model, ids):
+    with torch.no_grad():
+        return torch.log_softmax(model(torch.tensor([ids])).logits[0, -1].float(), -1)
+
+
+def _samples(results):
+    for task, samples in results["samples"].items():
+        set_name, fmt = task[len("amuro_"):].rsplit("_", 1)
+        for s in samples:
+            context = s["arguments"][0][0]
+            lls = [float(ll) for ll, _ in s["filtered_resps"]]
+            yield set_name, fmt, s["doc"], context, lls
+
+
+def reference_tokenprob(model, tok, context, labels, delimiter):
+    """Log-probabilities of each label's first subtoken at the last position before the prompt's trailing
+    whitespace (which belongs to the label's first token under these tokenizers)."""
+    ctx = context.rstrip()
+    lead = context[len(ctx):] + delimiter
+    ctx_ids = tok.encode(ctx)
+    firsts = [tok.encode(ctx + lead + w)[len(ctx_ids)] for w in labels]
+    logp = _log_probs(model, ctx_ids)
+    return [float(logp[t]) for t in firsts]
+
+
+@pytest.mark.parametrize("style", ["tiny_bpe", "tiny_sp"])
+@pytest.mark.parametrize("shots", [0, 2])
+def test_plain_hf_scores_first_subtoken_tokenprob(style, shots, request):
+    path = request.getfixturevalue(style)
+    model, tok = _load(path)
+    results = evaluate(path, CLS_TASKS, num_fewshot=shots, limit=8)
+    n = split = 0
+    for set_name, fmt, doc, context, lls in _samples(results):
+        split += doc["amuro_tp_choices"] != doc["amuro_choices"]  # some labels are several subtokens here
+        ref = reference_tokenprob(model, tok, context, doc["amuro_choices"], target_delimiter(set_name, fmt))
+        np.testing.assert_allclose(lls, ref, atol=1e-4)
+        assert int(np.argmax(lls)) == int(np.argmax(ref))
+        n += 1
+    assert n == len(CLS_TASKS) * 8 and split >= n // 2
+
+
+PRIORITY = {("entailment", "neutral", "contradiction"): ("contradiction", "neutral", "entailment"),
+            ("yes", "no"): ("no", "yes")}
+
+
+def authors_prediction(model, tok, prompt, labels):
+    """The authors' rule, written from its description: softmax at the last prompt position over the whole
+    vocabulary, argmax among every subtoken id of the bare and space-prefixed label words (special tokens
+    included), the owning word mapped back to a label by their substring test in priority order."""
+    words = list(labels) + [" " + w for w in labels]
+    ids, owners = [], []
+    for w in words:
+        pieces = tok(w).input_ids
+        ids += pieces
+        owners += [w] * len(pieces)
+    enc = tok(prompt, return_tensors="pt")
+    with torch.no_grad():
+        probs = model(**enc).logits[0, -1].softmax(-1)
+    word = owners[int(torch.argmax(probs[ids]))]
+    for label in PRIORITY[tuple(labels)]:
+        if label in word:
+            return list(labels).index(label)
+    return -1
+
+
+@pytest.mark.parametrize("style,shots,fewshot", [("tiny_bpe", 0, "random"), ("tiny_bpe", 4, "paper"),
+                                                 ("tiny_sp", 4, "paper"), ("tiny_sp", 2, "random")])
+def test_amuro_hf_paper_rule_matches_the_authors(style, shots, fewshot, request):
+    path = request.getfixturevalue(style)
+    model, tok = _load(path)
+    tasks = [t for t in CLS_TASKS if t.endswith("_default") or t.endswith("_instruct")]
+    results = evaluate(path, tasks, model="amuro-hf", model_args={"tokenprob": "paper"}, num_fewshot=shots,
+                       limit=8, metadata={"amuro_fewshot": fewshot})
+    n = 0
+    for _, _, doc, context, lls in _samples(results):
+        assert context.endswith(" ")  # used verbatim, trailing space included
+        assert int(np.argmax(lls)) == authors_prediction(model, tok, context, doc["amuro_choices"])
+        n += 1
+    assert n == len(tasks) * 8
+
+
+def test_paper_fewshot_uses_the_first_rows_of_the_scored_split(tiny_bpe):
+    results = evaluate(tiny_bpe, ["amuro_mnli_default"], num_fewshot=2, limit=3,
+                       metadata={"amuro_fewshot": "paper"})
+    samples = results["samples"]["amuro_mnli_default"]
+    first_two = [samples[0]["doc"], samples[1]["doc"]]
+    demos = "".join(d["amuro_prompt"] + d["amuro_target"] + "\n" for d in first_two)
+    for s in samples:  # every document, the first two included, gets the same two demonstrations
+        assert s["arguments"][0][0] == demos + s["doc"]["amuro_prompt"]
+
+
+def test_random_fewshot_is_seeded_and_never_the_scored_document(tiny_bpe):
+    a = evaluate(tiny_bpe, ["amuro_gpt3nli_io"], num_fewshot=3, limit=8)["samples"]["amuro_gpt3nli_io"]
+    b = evaluate(tiny_bpe, ["amuro_gpt3nli_io"], num_fewshot=3, limit=8)["samples"]["amuro_gpt3nli_io"]
+    contexts = [s["arguments"][0][0] for s in a]
+    assert contexts == [s["arguments"][0][0] for s in b]
+    for s, context in zip(a, contexts):  # gpt3nli draws demonstrations from its only split
+        demos = context.split("\n")[:-1]
+        assert len(demos) == 3 and not any(d.startswith(s["doc"]["amuro_prompt"]) for d in demos)
+
+
+def test_amuro_hf_first_equals_plain_hf_and_runs_a_shared_prefix_once(tiny_bpe, monkeypatch):
+    from amuro.eval.hf_model import AmuroHFLM
+
+    calls = []
+    original = AmuroHFLM._shared_prefix_logprobs
+    monkeypatch.setattr(AmuroHFLM, "_shared_prefix_logprobs",
+                        lambda self, prefix, suffixes: calls.append(len(suffixes)) or original(self, prefix, suffixes))
+    tasks = ["amuro_mnli_default", "amuro_paws_io", "amuro_boolq_instruct"]
+    kwargs = dict(num_fewshot=4, limit=8, metadata={"amuro_fewshot": "paper"})
+    plain = list(_samples(evaluate(tiny_bpe, tasks, **kwargs)))
+    ours = list(_samples(evaluate(tiny_bpe, tasks, model="amuro-hf", **kwargs)))
+    assert calls == [8, 8, 8]  # one prefix pass per task, its 8 documents scored on top of it
+    for (_, _, _, ctx_a, lls_a), (_, _, _, ctx_b, lls_b) in zip(plain, ours):
+        assert ctx_a == ctx_b
+        np.testing.assert_allclose(lls_a, lls_b, atol=1e-4)

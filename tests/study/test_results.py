@@ -1,0 +1,68 @@
+"""The results schema: reading and validating a results table, one-line errors naming the file and the problem."""
+
+import pandas as pd
+import pytest
+
+from amuro.errors import AmuroError
+from amuro.study.results import COLUMNS, read_results, validate
+
+HEADER = ",".join(COLUMNS)
+GOOD = "allenai/OLMo-1B-hf,main,738020,,base,mnli,default,4,acc,0.33,0.005,9815"
+
+
+def write(tmp_path, *lines, name="results.csv"):
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_columns_are_the_sweep_schema():
+    assert COLUMNS == ("model", "revision", "step", "tokens", "train", "eval", "format", "num_fewshot", "metric",
+                       "value", "stderr", "n")
+
+
+def test_read_types_empty_optionals_and_extra_columns(tmp_path):
+    path = write(tmp_path, HEADER + ",seed", GOOD + ",1",
+                 "runs/sft/x,,1000,4194304000,mnli,xsum,io,4,rougeL,0.012,,")
+    df = read_results(path)
+    assert list(df.columns) == [*COLUMNS, "seed"]
+    assert df["step"].tolist() == [738020, 1000] and df["num_fewshot"].tolist() == [4, 4]
+    assert df["tokens"].isna().tolist() == [True, False] and df["tokens"].iloc[1] == 4194304000
+    assert df["value"].tolist() == [0.33, 0.012]
+    assert df["stderr"].isna().tolist() == [False, True] and df["n"].isna().tolist() == [False, True]
+    assert df["revision"].tolist() == ["main", ""]
+    assert validate(df)["value"].tolist() == [0.33, 0.012]  # a typed table validates again unchanged
+
+
+@pytest.mark.parametrize("lines, message", [
+    ((HEADER.replace(",stderr", ""), GOOD), "missing column(s) stderr"),
+    ((HEADER,), "no result rows"),
+    ((HEADER, GOOD.replace(",738020,", ",main,")), "line 2: step 'main' is not an integer"),
+    ((HEADER, GOOD, GOOD.replace(",738020,", ",1.5,")), "line 3: step '1.5' is not an integer"),
+    ((HEADER, GOOD.replace(",0.33,", ",,")), "line 2: value '' is not a number"),
+    ((HEADER, GOOD.replace(",0.005,", ",n/a,")), "line 2: stderr 'n/a' is not a number or empty"),
+    ((HEADER, GOOD.replace(",mnli,", ",squad,")), "line 2: unknown task set 'squad'"),
+    ((HEADER, GOOD.replace(",base,", ",alpaca,")), "line 2: unknown training set 'alpaca'"),
+    ((HEADER, GOOD.replace(",default,", ",chat,")), "line 2: unknown prompt format 'chat'"),
+    ((HEADER, GOOD.replace(",acc,", ",f1,")), "line 2: unknown metric 'f1'"),
+])
+def test_bad_tables_give_one_line_naming_the_file(tmp_path, lines, message):
+    path = write(tmp_path, *lines)
+    with pytest.raises(AmuroError) as e:
+        read_results(path)
+    assert str(e.value).startswith(f"{path}: ") and message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_missing_and_empty_files(tmp_path):
+    with pytest.raises(AmuroError, match="no such results file"):
+        read_results(tmp_path / "nope.csv")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(AmuroError, match="not a readable CSV"):
+        read_results(tmp_path / "empty.csv")
+
+
+def test_validate_a_dataframe_names_the_row():
+    df = pd.DataFrame([dict(zip(COLUMNS, GOOD.split(",")))])
+    df.loc[0, "eval"] = "mnli_matched"
+    with pytest.raises(AmuroError, match=r"^results table: row 0: unknown task set 'mnli_matched'"):
+        validate(df)
