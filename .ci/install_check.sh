@@ -44,7 +44,7 @@ ls lm_eval_out/*/results_*.json
 
 step "accelerate launch with the shipped ZeRO-2 config, from here"
 AMURO_DATA_DIR="$repo/tests/fixtures/data" accelerate launch --config_file "$(amuro configs accelerate_1gpu)" \
-    --num_processes 1 -m amuro.train.sft --model_name_or_path tiny --dataset mnli --max_steps 2 --use_cpu true \
+    --num_processes 1 -m amuro.train.sft --model_name_or_path tiny --dataset_name mnli --max_steps 2 --use_cpu true \
     --output_dir sft
 python -c "import json; c = json.load(open('sft/run_card.json')); assert c['deepspeed_zero_stage'] == 2, c; print('ZeRO', c['deepspeed_zero_stage'], 'steps', c['global_steps'])"
 

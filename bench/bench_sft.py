@@ -36,7 +36,7 @@ LABELS = {"ours": "ours (batch 8, padding-free)", "padded": "ours --padding_free
 
 def train(model: str, out: Path, steps: int, extra: list[str]) -> dict:
     """One real training run; returns its run card."""
-    cmd = [sys.executable, str(SFT), "--model_name_or_path", model, "--dataset", "mnli", "--max_examples",
+    cmd = [sys.executable, str(SFT), "--model_name_or_path", model, "--dataset_name", "mnli", "--max_examples",
            str(8 * steps), "--max_steps", str(steps), "--learning_rate", "1e-4", "--save_strategy", "no",
            "--logging_steps", str(steps), "--output_dir", str(out), "--force", *extra]
     result = subprocess.run(cmd, capture_output=True, text=True)

@@ -46,3 +46,39 @@ def evaluate(model_path: str, tasks: list[str], *, model: str = "hf", model_args
     return lm_eval.simple_evaluate(model=model, model_args=args, tasks=tasks, task_manager=manager,
                                    num_fewshot=num_fewshot, limit=limit, device="cpu", batch_size=4,
                                    log_samples=True, **kwargs)
+
+
+# --- the tiny sweep (tests/study) --------------------------------------------------------------------------------
+TINY = ROOT / "runs" / "tiny.yaml"
+REVISIONS = ["step100-tokens1M", "step200-tokens2M"]
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory) -> str:
+    """A local model folder with two tiny revisions, as `amuro sweep` reads it."""
+    from amuro.demo.tiny import build_tiny_checkpoints
+
+    return str(build_tiny_checkpoints(tmp_path_factory.mktemp("models") / "tiny-olmo", 2))
+
+
+def sweep_command(model, out, *extra, spec=TINY):
+    import sys
+
+    return [sys.executable, "-m", "amuro.cli", "sweep", str(spec), "--model", model, "--out", str(out), *extra]
+
+
+def run_sweep(model, out, *extra, spec=TINY, env=None):
+    import subprocess
+
+    result = subprocess.run(sweep_command(model, out, *extra, spec=spec), capture_output=True, text=True,
+                            timeout=900, env={**os.environ, **(env or {})})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="session")
+def reference(tiny_checkpoints, tmp_path_factory):
+    """An uninterrupted run of the tiny spec: what every interrupted or concurrent run must end up equal to."""
+    out = tmp_path_factory.mktemp("reference")
+    run_sweep(tiny_checkpoints, out)
+    return out

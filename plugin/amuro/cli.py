@@ -14,12 +14,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from amuro.errors import AmuroError
+from amuro.errors import AmuroError, os_error
 
 
 def _tiny_model(args) -> None:
     from amuro.demo.tiny import build_tiny_checkpoints, build_tiny_model
 
+    from amuro.files import claim_folder
+
+    claim_folder(args.out, force=args.force)
     sizes = dict(style=args.style, vocab_size=args.vocab_size, hidden_size=args.hidden_size, num_layers=args.layers)
     if args.checkpoints:
         out = build_tiny_checkpoints(args.out, args.checkpoints, **sizes)
@@ -40,13 +43,13 @@ def _tasks(_args) -> None:
 
 
 def _prompt(args) -> None:
-    from amuro.tasks.data import load_split
+    from amuro.tasks.data import load_split, locate
     from amuro.tasks.registry import check_format, get_set
-    from amuro.tasks.templates import render, target_delimiter
+    from amuro.tasks.templates import render_rows, target_delimiter
 
     ts, fmt = get_set(args.set), check_format(args.format)
-    for row in load_split(ts.name, ts.eval_split)[: args.n]:
-        ex = render(ts.name, fmt, row)
+    rows = load_split(ts.name, ts.eval_split)[: args.n]
+    for ex in render_rows(ts.name, fmt, rows, locate(ts.name, ts.eval_split)):
         print(f"--- prompt ---\n{ex.prompt}\n--- target (after {target_delimiter(ts.name, fmt)!r}) ---\n{ex.target}")
         if ex.choices:
             print(f"--- choices --- {list(ex.choices)}  gold {list(ex.gold)}")
@@ -57,7 +60,8 @@ def _report(args) -> None:
     from amuro.report.tables import load_groups
 
     groups = load_groups(args.groups) if args.groups else None
-    path = write_report(args.results, args.out, groups=groups, num_fewshot=args.num_fewshot, seed=args.seed)
+    path = write_report(args.results, args.out, groups=groups, num_fewshot=args.num_fewshot, seed=args.seed,
+                        force=args.force)
     print(f"report written to {path}")
 
 
@@ -74,7 +78,7 @@ def _sweep(args) -> None:
         spec = replace(spec, model=args.model)
     if args.keep_weights is not None:
         spec = replace(spec, keep_weights=args.keep_weights)
-    Sweep(spec, args.out).run(dry_run=args.dry_run)
+    Sweep(spec, args.out).run(dry_run=args.dry_run, force=args.force)
 
 
 def _configs(args) -> None:
@@ -114,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoints", type=int, default=0,
                    help="write N revisions (step<k>-tokens<m>M sub-folders + revisions.txt), as `amuro sweep` reads")
+    p.add_argument("--force", action="store_true", help="write into OUT even if it holds files amuro did not write")
     p.set_defaults(func=_tiny_model)
     p = sub.add_parser("tasks", help="list the task sets and their lm-eval task names")
     p.set_defaults(func=_tasks)
@@ -129,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="analyse this shot count (default: per set, the count most of its rows use)")
     p.add_argument("--groups", help='JSON {"group": [["eval", "train"], ...]} replacing the paper\'s Table 6 groups')
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--force", action="store_true", help="write into --out even if it holds files amuro did not write")
     p.set_defaults(func=_report)
     p = sub.add_parser("sweep", help="fine-tune and evaluate checkpoints as a run spec says; resumable")
     p.add_argument("spec", help="run spec YAML, or the name of a shipped one (tiny, demo, olmo1b_paper)")
@@ -137,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: runs/<name>/ beside the spec)")
     p.add_argument("--keep-weights", action=argparse.BooleanOptionalAction, default=None,
                    help="keep fine-tuned weights after evaluation (default: the spec's keep_weights)")
+    p.add_argument("--force", action="store_true", help="write into --out even if it holds files amuro did not write")
     p.set_defaults(func=_sweep)
     p = sub.add_parser("configs", help="list the shipped run specs and DeepSpeed/accelerate configs, or print one's path")
     p.add_argument("name", nargs="?", help="a config name (zero2, accelerate_1gpu, olmo1b_paper, ...)")
@@ -159,6 +166,9 @@ def main(argv=None) -> int:
     except AmuroError as e:
         print(f"amuro: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # a full disk, a read-only or forbidden folder: name the path, no traceback
+        print(f"amuro: error: {os_error(e)}", file=sys.stderr)
+        return 1
     return 0
 
 

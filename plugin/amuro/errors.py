@@ -20,6 +20,12 @@ def did_you_mean(name: str, known) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
+def os_error(e: OSError) -> str:
+    """An OSError in one line that names the path: `cannot write /x/y: No space left on device`."""
+    where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f)
+    return f"{where}: {e.strerror or e}" if where else str(e)
+
+
 def _did_you_mean_task(message: str) -> str:
     import re
 
@@ -33,7 +39,7 @@ def _excepthook(exc_type, exc, tb, _previous=sys.excepthook):
     # The interpreter exits with status 1 after an excepthook returns.
     if isinstance(exc, AmuroError):
         print(f"amuro: error: {exc}", file=sys.stderr)
-    elif isinstance(exc, ValueError) and str(exc).startswith("Tasks not found"):
+    elif isinstance(exc, ValueError) and str(exc).startswith("Tasks not found") and "amuro" in str(exc):
         print(f"lm_eval: error: {exc}{_did_you_mean_task(str(exc))}; `lm_eval ls tasks` lists them", file=sys.stderr)
     else:
         _previous(exc_type, exc, tb)

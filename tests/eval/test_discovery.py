@@ -44,11 +44,47 @@ def test_task_manager_sees_plugin_and_builtin_tasks_and_both_models(tmp_path):
     assert "overrides existing task" not in result.stderr
 
 
+@pytest.mark.slow
 def test_opt_out_switches_the_shim_off(tmp_path):
-    on = _run([sys.executable, "-c", PY_LISTING.format(defaults=False, models=False)], cwd=tmp_path)
-    off = _run([sys.executable, "-c", PY_LISTING.format(defaults=False, models=False)], cwd=tmp_path,
+    on = _run([sys.executable, "-c", PY_LISTING.format(defaults=True, models=False)], cwd=tmp_path)
+    off = _run([sys.executable, "-c", PY_LISTING.format(defaults=True, models=False)], cwd=tmp_path,
                env={"AMURO_LM_EVAL_PLUGIN": "0"})
-    assert on.stdout.split() == ["1", "1", "0"] and off.stdout.split() == ["0", "0", "0"]
+    assert on.stdout.split() == ["1", "1", "1"] and off.stdout.split() == ["0", "0", "1"]
+
+
+def test_include_defaults_false_means_only_the_users_tasks(tmp_path):
+    """lm-eval's own `test_include_defaults_false_with_custom_path`, with the plugin installed: plugin tasks come
+    with the built-in ones, so `include_defaults=False` leaves exactly the user's include_path."""
+    custom = tmp_path / "custom"
+    custom.mkdir()
+    (custom / "custom_arc_task.yaml").write_text(
+        "task: custom_arc_task\ndataset_path: allenai/ai2_arc\ndataset_name: ARC-Challenge\n"
+        "output_type: multiple_choice\ntest_split: test\ndoc_to_text: 'Q: {{question}}'\n"
+        "doc_to_target: 0\ndoc_to_choice: '{{choices.text}}'\nmetadata: {version: 1.0}\n")
+    code = (f"from lm_eval.tasks import TaskManager; "
+            f"print(sorted(TaskManager(include_defaults=False, include_path={str(custom)!r}).all_tasks))")
+    result = _run([sys.executable, "-c", code], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "['custom_arc_task']"
+
+
+def test_an_unknown_task_is_one_line_only_when_it_is_ours(tmp_path):
+    """The one-line rewrite of lm-eval's unknown-task error touches amuro names only; lm-eval's own errors for
+    other tasks stay as lm-eval prints them."""
+    from amuro.errors import _excepthook
+
+    import io
+    from contextlib import redirect_stderr
+
+    seen = []
+    err = io.StringIO()
+    with redirect_stderr(err):
+        _excepthook(ValueError, ValueError("Tasks not found: amuro_mnli_instrct"), None,
+                    _previous=lambda *a: seen.append(a))
+        _excepthook(ValueError, ValueError("Tasks not found: arc_esay"), None, _previous=lambda *a: seen.append(a))
+    assert err.getvalue().startswith("lm_eval: error: Tasks not found: amuro_mnli_instrct (did you mean "
+                                     "amuro_mnli_instruct?)")
+    assert len(seen) == 1 and str(seen[0][1]) == "Tasks not found: arc_esay"  # handed to the previous hook
 
 
 @pytest.mark.slow

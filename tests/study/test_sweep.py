@@ -16,36 +16,9 @@ from amuro.study.spec import load_spec
 from amuro.study.slurm import SlurmJob
 from amuro.study.sweep import Sweep
 
-from conftest import ROOT
-
-TINY = ROOT / "runs" / "tiny.yaml"
-REVISIONS = ["step100-tokens1M", "step200-tokens2M"]
+from conftest import REVISIONS, TINY, run_sweep, sweep_command
 
 
-@pytest.fixture(scope="session")
-def tiny_checkpoints(tmp_path_factory):
-    from amuro.demo.tiny import build_tiny_checkpoints
-
-    return str(build_tiny_checkpoints(tmp_path_factory.mktemp("models") / "tiny-olmo", 2))
-
-
-def sweep_command(model, out, *extra, spec=TINY):
-    return [sys.executable, "-m", "amuro.cli", "sweep", str(spec), "--model", model, "--out", str(out), *extra]
-
-
-def run_sweep(model, out, *extra, spec=TINY):
-    result = subprocess.run(sweep_command(model, out, *extra, spec=spec), capture_output=True, text=True,
-                            timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
-@pytest.fixture(scope="module")
-def reference(tiny_checkpoints, tmp_path_factory):
-    """An uninterrupted run of the tiny spec."""
-    out = tmp_path_factory.mktemp("reference")
-    run_sweep(tiny_checkpoints, out)
-    return out
 
 
 @pytest.mark.slow

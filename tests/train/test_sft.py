@@ -45,8 +45,8 @@ def test_sets_without_a_training_split_are_refused():
 @pytest.mark.slow
 def test_sft_run_saves_a_model_the_harness_scores(tiny_bpe, tmp_path):
     out = tmp_path / "sft"
-    result = _sft("--model_name_or_path", tiny_bpe, "--dataset", "mnli", "--max_steps", "3", "--output_dir",
-                  str(out), cwd=tmp_path, launcher=ACCELERATE)
+    result = _sft("--model_name_or_path", tiny_bpe, "--dataset_name", "mnli", "--max_steps", "3",
+                  "--output_dir", str(out), cwd=tmp_path, launcher=ACCELERATE)
     assert result.returncode == 0, result.stderr[-3000:]
     card = json.loads((out / "run_card.json").read_text())
     assert card["train"] == "mnli" and card["format"] == "default" and card["global_steps"] == 3
@@ -54,12 +54,12 @@ def test_sft_run_saves_a_model_the_harness_scores(tiny_bpe, tmp_path):
     assert card["tokens_seen"] > 0 and card["final_train_loss"] > 0
     acc = evaluate(str(out), ["amuro_mnli_default"], limit=6)["results"]["amuro_mnli_default"]["acc,none"]
     assert 0.0 <= acc <= 1.0
-    again = _sft("--model_name_or_path", tiny_bpe, "--dataset", "mnli", "--output_dir", str(out), cwd=tmp_path)
+    again = _sft("--model_name_or_path", tiny_bpe, "--dataset_name", "mnli", "--output_dir", str(out), cwd=tmp_path)
     assert again.returncode == 0 and "already holds a finished run" in again.stdout
 
 
 def test_unknown_dataset_is_a_one_line_error(tiny_bpe, tmp_path):
-    result = _sft("--model_name_or_path", tiny_bpe, "--dataset", "squad", "--output_dir", str(tmp_path / "x"),
+    result = _sft("--model_name_or_path", tiny_bpe, "--dataset_name", "squad", "--output_dir", str(tmp_path / "x"),
                   cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("amuro: error: unknown task set 'squad'")
@@ -67,11 +67,11 @@ def test_unknown_dataset_is_a_one_line_error(tiny_bpe, tmp_path):
 
 def _first_batch(model_path, dataset, out, *extra):
     """The first collated batch of the real SFTTrainer that training/sft.py builds."""
-    from amuro.train import sft
+    from amuro.train import sft, trainer as amuro_trainer
 
-    script_args, training_args = sft.parse(["--model_name_or_path", model_path, "--dataset", dataset,
+    script_args, training_args, model_args = sft.parse(["--model_name_or_path", model_path, "--dataset_name", dataset,
                                             "--output_dir", str(out), "--per_device_train_batch_size", "4", *extra])
-    trainer, rows = sft.build_trainer(script_args, training_args)
+    trainer, rows = amuro_trainer.build_trainer(script_args, training_args, model_args)
     return trainer.processing_class, next(iter(trainer.get_train_dataloader())), rows, training_args
 
 
@@ -138,8 +138,9 @@ def test_tulu_loss_is_on_assistant_turns_only(padding_free, tiny_bpe, tmp_path):
     tok, batch, rows, args = _first_batch(tiny_bpe, "tulu", tmp_path, "--fraction", "1.0",
                                           "--padding_free", padding_free)
     assert args.assistant_only_loss and args.num_train_epochs == 5.0 and len(rows) == 12
-    answers = {"".join(t["content"] + tok.eos_token for t in r["messages"] if t["role"] == "assistant")
-               for r in rows}
+    # Each reply stripped, its EOS, and the newline after a reply that is not the last message (the authors' rule).
+    answers = {"".join(t["content"].strip() + tok.eos_token + ("\n" if i < len(r["messages"]) - 1 else "")
+                       for i, t in enumerate(r["messages"]) if t["role"] == "assistant") for r in rows}
     for prompt, loss, _ in _split_by_loss(tok, batch):
         assert loss in answers
         assert "<|user|>" in prompt and "<|assistant|>" in prompt
@@ -157,7 +158,7 @@ def test_tulu_rows_need_an_assistant_turn(tmp_path):
 @pytest.mark.slow
 def test_tulu_run_and_loss_goes_down(tiny_bpe, tmp_path):
     out = tmp_path / "tulu"
-    result = _sft("--model_name_or_path", tiny_bpe, "--dataset", "tulu", "--fraction", "1.0", "--max_steps", "40",
+    result = _sft("--model_name_or_path", tiny_bpe, "--dataset_name", "tulu", "--fraction", "1.0", "--max_steps", "40",
                   "--learning_rate", "3e-3", "--logging_steps", "5", "--save_strategy", "no", "--output_dir", str(out),
                   cwd=tmp_path, launcher=ACCELERATE)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -172,24 +173,29 @@ def test_resume_continues_an_interrupted_run(tiny_bpe, tmp_path):
     import shutil
 
     out = tmp_path / "run"
-    args = ["--model_name_or_path", tiny_bpe, "--dataset", "paws", "--max_steps", "4", "--save_strategy", "steps",
+    args = ["--model_name_or_path", tiny_bpe, "--max_steps", "4", "--save_strategy", "steps",
             "--save_steps", "2", "--save_total_limit", "2", "--logging_steps", "1", "--output_dir", str(out)]
-    assert _sft(*args, cwd=tmp_path).returncode == 0
+    assert _sft(*args, "--dataset_name", "paws", cwd=tmp_path).returncode == 0
     # Make it look interrupted right after the step-2 checkpoint: no final model, no run card, no checkpoint-4.
     shutil.rmtree(out / "checkpoint-4")
     for name in ("run_card.json", "model.safetensors"):
         (out / name).unlink()
-    result = _sft(*args, "--resume", cwd=tmp_path)
+    # The resumed run uses the old flag names: they keep working for this release, with a warning.
+    result = _sft(*args, "--dataset", "paws", "--resume", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "amuro: warning: --dataset is deprecated, use --dataset_name" in result.stderr
     card = json.loads((out / "run_card.json").read_text())
-    assert card["resumed_from"] == str(out / "checkpoint-2") and card["global_steps"] == 4
+    assert card["resumed_from"] == "checkpoint-2" and card["global_steps"] == 4 and card["train"] == "paws"
     assert [step for step, _ in card["loss_curve"]] == [1, 2, 3, 4]  # steps 1-2 restored, 3-4 trained now
 
 
-def test_missing_revision_is_a_one_line_error(tmp_path):
-    result = _sft("--model_name_or_path", "allenai/OLMo-1B-hf", "--revision", "step0-tokens0B", "--dataset", "mnli",
+@pytest.mark.parametrize("names", [("--model_revision", "--dataset_name"), ("--revision", "--dataset")])
+def test_missing_revision_is_a_one_line_error(names, tmp_path):
+    revision, dataset = names  # TRL's names, and the old ones (a deprecation line each)
+    result = _sft("--model_name_or_path", "allenai/OLMo-1B-hf", revision, "step0-tokens0B", dataset, "mnli",
                   "--output_dir", str(tmp_path / "x"), cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert ("--revision is deprecated, use --model_revision" in result.stderr) == (revision == "--revision")
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("amuro: error: cannot load allenai/OLMo-1B-hf at revision step0-tokens0B")
 
@@ -209,7 +215,7 @@ def test_deepspeed_zero_runs_for_real_on_cpu(config, stage, where, tiny_bpe, tmp
     else:
         launch, cwd = ["--config_file", str(find("ds_configs", config)), "-m", "amuro.train.sft"], tmp_path
     result = subprocess.run(
-        ["accelerate", "launch", "--num_processes", "1", *launch, "--model_name_or_path", tiny_bpe, "--dataset",
+        ["accelerate", "launch", "--num_processes", "1", *launch, "--model_name_or_path", tiny_bpe, "--dataset_name",
          "mnli", "--max_steps", "3", "--output_dir", str(out)],
         cwd=cwd, env=dict(os.environ), capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]

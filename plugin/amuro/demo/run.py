@@ -49,6 +49,7 @@ class DemoConfig:
 def run_demo(out: str | Path = "demo", resume: bool = False, config: DemoConfig = DemoConfig()) -> dict:
     """Run (or resume) the demo in `out`; returns the report's summary."""
     from amuro.configs import find
+    from amuro.files import claim_folder
     from amuro.demo.pretrain import pretrain
     from amuro.report.build import write_report
     from amuro.study.spec import load_spec
@@ -56,8 +57,9 @@ def run_demo(out: str | Path = "demo", resume: bool = False, config: DemoConfig 
     from amuro.study.sweep import Sweep
 
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not resume:
+    if out.is_dir() and any(out.iterdir()) and not resume:
         raise AmuroError(f"{out} already holds a demo; pass --resume to continue it, or choose another --out")
+    claim_folder(out)  # a file, or a folder of somebody else's, is refused
     # Everything is local: no download is ever needed, and none is attempted.
     os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                       AMURO_DATA_DIR=str(out / "data"), TOKENIZERS_PARALLELISM="false")

@@ -18,11 +18,11 @@ import warnings
 
 from lm_eval.api.samplers import ContextSampler
 
-from amuro.tasks.data import load_split
+from amuro.tasks.data import load_split, locate
 from amuro.errors import AmuroError, install_excepthook
 from amuro.tasks.registry import CLASSIFICATION, get_set
 from amuro.eval.scoring import first_subtoken_choices, rouge_l
-from amuro.tasks.templates import render, target_delimiter
+from amuro.tasks.templates import render_rows, target_delimiter
 
 log = logging.getLogger("amuro")
 install_excepthook()
@@ -47,13 +47,10 @@ def _flag(value) -> bool | None:
     return str(value).lower() in ("1", "true", "yes")
 
 
-def _render_rows(set_name: str, fmt: str, rows: list[dict], where: str) -> list[dict]:
+def _render_rows(set_name: str, fmt: str, split: str, data_dir: str | None) -> list[dict]:
+    rows = load_split(set_name, split, data_dir)
     out = []
-    for i, row in enumerate(rows):
-        try:
-            ex = render(set_name, fmt, row)
-        except AmuroError as e:
-            raise AmuroError(f"{where} row {i}: {e}") from None
+    for row, ex in zip(rows, render_rows(set_name, fmt, rows, locate(set_name, split, data_dir))):
         rendered = {"amuro_prompt": ex.prompt, "amuro_target": ex.target}
         if ex.choices is not None:
             rendered.update(amuro_choices=list(ex.choices), amuro_label=ex.label, amuro_gold=list(ex.gold))
@@ -74,8 +71,7 @@ def load_task_dataset(task_set: str, prompt_format: str, *, pretrained=None, tok
     ts = get_set(task_set)
     if amuro_fewshot not in FEWSHOT_MODES:
         raise AmuroError(f"unknown amuro_fewshot mode {amuro_fewshot!r}; known: {', '.join(FEWSHOT_MODES)}")
-    eval_rows = _render_rows(task_set, prompt_format, load_split(task_set, ts.eval_split, amuro_data_dir),
-                             f"{task_set}/{ts.eval_split}")
+    eval_rows = _render_rows(task_set, prompt_format, ts.eval_split, amuro_data_dir)
     if ts.kind == CLASSIFICATION:
         name = tokenizer if isinstance(tokenizer, str) else pretrained
         if not isinstance(name, str):
@@ -97,8 +93,7 @@ def load_task_dataset(task_set: str, prompt_format: str, *, pretrained=None, tok
         # The authors' demonstrations: the first k rows of the scored split itself, not excluded from scoring.
         splits[ts.fewshot_split] = [{**row, "amuro_paper_fewshot": True} for row in eval_rows]
     elif ts.fewshot_split != ts.eval_split:
-        splits[ts.fewshot_split] = _render_rows(task_set, prompt_format, load_split(
-            task_set, ts.fewshot_split, amuro_data_dir), f"{task_set}/{ts.fewshot_split}")
+        splits[ts.fewshot_split] = _render_rows(task_set, prompt_format, ts.fewshot_split, amuro_data_dir)
     # else (gpt3nli, a single split): lm-eval's sampler excludes the scored row from its demonstrations.
     return datasets.DatasetDict({split: datasets.Dataset.from_list(rows) for split, rows in splits.items()})
 

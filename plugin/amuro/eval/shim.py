@@ -4,7 +4,8 @@ lm-eval 0.4.11-0.4.13 find tasks only under their own folder or `--include_path`
 registry. Upstream is adding two entry-point groups (PR #4015 `lm_eval.tasks`, PR #4013 `lm_eval.models`); this
 package declares both. Until an installed lm-eval reads them itself, this shim does it: right after
 `lm_eval.tasks` is imported it makes `TaskManager` add the folder of every `lm_eval.tasks` entry point to
-`include_path` (precedence: built-ins < plugins < the user's include_path), and right after `lm_eval.models` is
+`include_path` (precedence: built-ins < plugins < the user's include_path; with `include_defaults=False`, neither
+built-ins nor plugins), and right after `lm_eval.models` is
 imported it registers every `lm_eval.models` entry point as a lazy placeholder (built-ins stay registered).
 
 It never imports lm-eval itself, does nothing when lm-eval supports the groups natively, never raises into the
@@ -55,11 +56,13 @@ def _patch_task_manager(module):
     @functools.wraps(original)
     def __init__(self, *args, **kwargs):
         bound = signature.bind(self, *args, **kwargs)
-        user = bound.arguments.get("include_path")
-        user = [] if user is None else list(user) if isinstance(user, (list, tuple)) else [user]
-        given = {os.path.realpath(str(p)) for p in user}
-        merged = [p for p in plugin_task_paths() if os.path.realpath(p) not in given] + user
-        bound.arguments["include_path"] = merged or None
+        # Plugin tasks come with the built-in ones: `include_defaults=False` means only the user's include_path.
+        if bound.arguments.get("include_defaults", True):
+            user = bound.arguments.get("include_path")
+            user = [] if user is None else list(user) if isinstance(user, (list, tuple)) else [user]
+            given = {os.path.realpath(str(p)) for p in user}
+            merged = [p for p in plugin_task_paths() if os.path.realpath(p) not in given] + user
+            bound.arguments["include_path"] = merged or None
         original(*bound.args, **bound.kwargs)
 
     __init__._plugin_paths = True

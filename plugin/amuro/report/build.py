@@ -50,13 +50,14 @@ def draw_figures(t, fig: Path) -> dict[str, str | None]:
     return figs
 
 
-def write_report(results, out, groups: dict | None = None, num_fewshot: int | None = None, seed: int = 0) -> Path:
-    from amuro.files import write_atomic
+def write_report(results, out, groups: dict | None = None, num_fewshot: int | None = None, seed: int = 0,
+                 force: bool = False) -> Path:
+    from amuro.files import claim_folder, write_atomic
     from amuro.report import markdown, tables
     from amuro.study.results import read_results
 
     t = tables.build(read_results(results), groups, num_fewshot, seed)
-    out = Path(out)
+    out = claim_folder(out, force=force)  # never over a report.md that amuro did not write
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     for name, frame in t.frames.items():

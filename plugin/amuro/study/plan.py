@@ -8,6 +8,8 @@ job leaves, under the sweep's output folder:
                                       when the spec says keep_weights: false; the run card stays)
     lm_eval/<revision>/<train>.json   lm-eval's results for all the job's tasks (one model load per job)
     logs/<revision>/<train>.log       the training log
+    locks/<revision>/<train>.lock     held while a sweep works on the job: concurrent sweeps split the jobs
+    sweep.log                         one line per finished stage of a job (pid, time): what ran, where, when
     cache/<revision>/<train>*         lm-eval's request cache, when the spec asks for one
 """
 
@@ -58,6 +60,13 @@ class Layout:
     def log(self, job: ModelJob) -> Path:
         return self.out / "logs" / job.checkpoint.revision / f"{job.train}.log"
 
+    def lock(self, job: ModelJob) -> Path:
+        return self.out / "locks" / job.checkpoint.revision / f"{job.train}.lock"
+
+    @property
+    def events(self) -> Path:
+        return self.out / "sweep.log"
+
     def cache(self, job: ModelJob) -> Path:
         return self.out / "cache" / job.checkpoint.revision / job.train
 
@@ -66,6 +75,11 @@ class Layout:
 
     def evaluated(self, job: ModelJob) -> bool:
         return self.result_json(job).is_file()
+
+    def leftover_weights(self, job: ModelJob) -> list[Path]:
+        """What a fine-tuned job keeps besides its run card (deleted after evaluation when keep_weights is false)."""
+        folder = self.model_dir(job)
+        return [p for p in folder.iterdir() if p.name != RUN_CARD] if job.finetuned and folder.is_dir() else []
 
 
 def default_out(spec: RunSpec) -> Path:

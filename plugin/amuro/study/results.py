@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from amuro.errors import AmuroError
-from amuro.files import write_atomic
+from amuro.files import remove_stale_temporaries, write_atomic
 from amuro.tasks.registry import FORMATS, INSTRUCTION_TUNING, SETS, TRAINING_SETS, parse_task_name
 
 if TYPE_CHECKING:
@@ -148,6 +148,7 @@ def append_rows(path: Path, rows: list[dict]) -> None:
         merged = {tuple(str(r[k]) for k in KEY): r for r in old}
         for row in rows:
             merged[tuple(str(row[k]) for k in KEY)] = row
+        remove_stale_temporaries(path.parent, path.name)  # a killed rewrite's; we hold the writers' lock
         header = list(dict.fromkeys([*COLUMNS, *(c for r in merged.values() for c in r)]))
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=header, restval="")

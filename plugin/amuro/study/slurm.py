@@ -17,7 +17,7 @@ class SlurmJob(submitit.helpers.Checkpointable):
         from amuro.study.sweep import Sweep
 
         sweep = Sweep(self.spec, self.out)
-        sweep.run_job(next(j for j in sweep.jobs() if j.name == self.job))
+        sweep.run_job(next(j for j in sweep.jobs() if j.name == self.job), wait=True)
         return self.job
 
 

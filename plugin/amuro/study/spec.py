@@ -39,10 +39,12 @@ union over `train`.
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from amuro.errors import AmuroError
+from amuro.errors import AmuroError, did_you_mean
 from amuro.study.results import BASE
 from amuro.tasks.registry import (FORMATS, INSTRUCTION_TUNING, SETS, TRAINING_SETS, check_format, get_set,
                                   task_name)
@@ -128,31 +130,63 @@ def _sets_of(item: str, trains: tuple[str, ...]) -> list[str]:
 
 
 def _build(cls, data, where: str):
-    """`cls(**data)` with a one-line error naming the unknown key; lists become tuples."""
+    """`cls(**data)`, every value checked against the field's type (`_typed`); one-line errors name the key."""
     if data is None:
         return cls()
     if not isinstance(data, dict):
-        raise AmuroError(f"{where} must be a mapping, got {type(data).__name__}")
+        raise AmuroError(f"{where} must be a mapping, got {_shown(data)}")
+    hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)} - {"path"}
-    unknown = sorted(set(data) - names)
+    unknown = sorted(set(data) - names, key=str)
     if unknown:
-        raise AmuroError(f"{where}: unknown key {unknown[0]!r}; known: {', '.join(sorted(names))}")
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        raise AmuroError(f"{where}: unknown key {unknown[0]!r}{did_you_mean(unknown[0], names)}; "
+                         f"known: {', '.join(sorted(names))}")
+    return cls(**{k: _typed(v, hints[k], f"{where}: {k}") for k, v in data.items()})
+
+
+def _typed(value, hint, where: str):
+    """`value` as the type `hint` says (lists become tuples), or a one-line error. Knows the hints of this module:
+    str, int, float, bool, dict, tuple[X, ...], X | None, int | str, and the nested dataclasses."""
+    if dataclasses.is_dataclass(hint):
+        return value if isinstance(value, hint) else _build(hint, value, where)
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if value is None and type(None) in options:
+        return None
+    for option in options:
+        if typing.get_origin(option) is tuple:
+            (item,) = {a for a in typing.get_args(option) if a is not Ellipsis}
+            if isinstance(value, (list, tuple)):
+                return tuple(_typed(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+        elif option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        elif option in (str, int, bool, dict) and isinstance(value, option) and \
+                not (option is int and isinstance(value, bool)):  # `true` is not a number
+            return value
+    wanted = " or ".join(_type_name(o) for o in options)
+    raise AmuroError(f"{where} must be {wanted}, got {_shown(value)}")
+
+
+def _type_name(hint) -> str:
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        return "a list of " + {str: "strings", int: "integers"}.get(item, _type_name(item))
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "a mapping",
+            type(None): "null"}.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _shown(value) -> str:
+    return f"{type(value).__name__} {value!r:.60}"
 
 
 def parse_spec(data: dict, path: Path | None = None) -> RunSpec:
+    """A RunSpec from a spec's YAML data, every key and value checked (so `--dry-run` rejects what a run would)."""
     where = str(path) if path else "run spec"
     if not isinstance(data, dict):
         raise AmuroError(f"{where}: a run spec is a YAML mapping")
     for key in ("model", "checkpoints"):
         if key not in data:
             raise AmuroError(f"{where}: missing key {key!r}")
-    fields = dict(data)
-    fields["checkpoints"] = _build(CheckpointSelection, data["checkpoints"], f"{where}: checkpoints")
-    fields["evaluate"] = _build(EvalPlan, data.get("evaluate"), f"{where}: evaluate")
-    fields["launcher"] = _build(Launcher, data.get("launcher"), f"{where}: launcher")
-    fields.setdefault("name", path.stem if path else "run")
-    spec = _build(RunSpec, fields, where)
+    spec = _build(RunSpec, {"name": path.stem if path else "run", **data}, where)
     spec = dataclasses.replace(spec, path=path)
     _check(spec, where)
     return spec
@@ -177,9 +211,29 @@ def _check_names(spec: RunSpec) -> None:
             get_set(item)
     if spec.launcher.kind not in ("local", "slurm"):
         raise AmuroError(f"launcher kind {spec.launcher.kind!r} is not local or slurm")
-    c = spec.checkpoints
+    c, e = spec.checkpoints, spec.evaluate
     if not (c.steps or c.revisions or c.uniform or c.final):
         raise AmuroError("checkpoints selects nothing (steps, revisions, uniform or final)")
+    _at_least(c.uniform, 1, "checkpoints: uniform")
+    for step in c.steps:
+        _at_least(step, 0, "checkpoints: steps")
+    _at_least(e.num_fewshot, 0, "evaluate: num_fewshot")
+    if e.limit is not None and e.limit <= 0:
+        raise AmuroError(f"evaluate: limit must be > 0 (documents per task, or a fraction), got {e.limit:g}")
+    batch = str(e.batch_size)
+    if not (batch == "auto" or batch.startswith("auto:") and batch[5:].isdigit() or batch.isdigit() and int(batch)):
+        raise AmuroError(f"evaluate: batch_size must be a positive integer, auto or auto:N, got {e.batch_size!r}")
+    if not spec.name or not all(ch.isalnum() or ch in "._-" for ch in spec.name):
+        raise AmuroError(f"name {spec.name!r} must be letters, digits, '.', '_' or '-' (it names the output folder)")
+    if spec.training:
+        from amuro.train.sft import check_overrides  # imports TRL: only when there are overrides to check
+
+        check_overrides(spec.training, spec.train, "training")
+
+
+def _at_least(value, low: int, where: str) -> None:
+    if value is not None and value < low:
+        raise AmuroError(f"{where} must be >= {low}, got {value}")
 
 
 def load_spec(path: str | Path) -> RunSpec:

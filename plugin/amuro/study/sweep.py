@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from amuro.errors import AmuroError
-from amuro.files import remove, write_atomic
+from amuro.files import claim_folder, fault_point, remove, remove_stale_temporaries, write_atomic
 from amuro.study.plan import Layout, ModelJob, default_out, describe, plan
 from amuro.study.results import append_rows, rows_from_lm_eval
 from amuro.study.spec import RunSpec
-from amuro.train import RUN_CARD
+from amuro.train import RUN_CARD, cli_values
 
 TRAIN_MODULE = "amuro.train.sft"
 
@@ -29,7 +30,8 @@ TRAIN_MODULE = "amuro.train.sft"
 class Sweep:
     def __init__(self, spec: RunSpec, out: str | Path | None = None):
         self.spec = spec
-        self.layout = Layout(Path(out) if out else default_out(spec))
+        # Absolute: the lm-eval JSON records paths inside the run folder relative to it (`_portable`).
+        self.layout = Layout((Path(out) if out else default_out(spec)).resolve())
 
     @property
     def out(self) -> Path:
@@ -38,38 +40,73 @@ class Sweep:
     def jobs(self) -> list[ModelJob]:
         return plan(self.spec)
 
-    def run(self, dry_run: bool = False) -> Path:
+    def run(self, dry_run: bool = False, force: bool = False) -> Path:
+        """Run every job that is not finished. Several sweeps (or SLURM jobs) on the same spec and output folder
+        split the jobs between them through per-job locks: each job is trained and evaluated once."""
         from tqdm.auto import tqdm
 
         jobs = self.jobs()
         print(describe(self.spec, jobs, self.layout), flush=True)
         if dry_run:
             return self.layout.results
-        self.out.mkdir(parents=True, exist_ok=True)
+        claim_folder(self.out, force=force)
         # Rows of jobs a killed sweep evaluated but did not write yet: one rewrite of results.csv for all.
         append_rows(self.layout.results, [row for j in jobs if self.layout.evaluated(j) for row in self.rows(j)])
-        pending = [j for j in jobs if not self.layout.evaluated(j)]
+        todo = [j for j in jobs if not self.layout.evaluated(j) or self._keeps_weights_it_should_not(j)]
         if self.spec.launcher.kind == "slurm":
             from amuro.study.slurm import run_on_slurm
 
-            run_on_slurm(self, pending)
+            run_on_slurm(self, todo)
         else:
-            for job in tqdm(pending, desc=f"sweep {self.spec.name}", unit="model"):
-                self.run_job(job)
+            # First the jobs nobody else holds; then wait for the others (done by then, or their holder died).
+            busy = [j for j in tqdm(todo, desc=f"sweep {self.spec.name}", unit="model") if not self.run_job(j, wait=False)]
+            for job in busy:
+                self.run_job(job, wait=True)
         print(f"results: {self.layout.results}", flush=True)
         return self.layout.results
 
-    def run_job(self, job: ModelJob) -> None:
-        """Train (if fine-tuned and not yet trained), evaluate, write the rows; each step skipped once done."""
-        if not self.layout.trained(job):
-            self.train(job)
-        if not self.layout.evaluated(job):
-            self.evaluate(job)
-        append_rows(self.layout.results, self.rows(job))
-        if job.finetuned and not self.spec.keep_weights:
-            for path in self.layout.model_dir(job).iterdir():
-                if path.name != RUN_CARD:
-                    remove(path)
+    def run_job(self, job: ModelJob, wait: bool = True) -> bool:
+        """Under the job's lock: train (if fine-tuned and not yet trained), evaluate, write the rows, delete the
+        weights the spec does not keep; each step skipped once done. False if another process holds the lock and
+        `wait` is False. A lock dies with its holder, so a killed sweep's jobs are taken over by the next one."""
+        from filelock import FileLock, Timeout
+
+        path = self.layout.lock(job)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path))
+        try:
+            lock.acquire(timeout=-1 if wait else 0)
+        except Timeout:
+            return False
+        try:
+            remove_stale_temporaries(self.layout.result_json(job).parent, self.layout.result_json(job).name)
+            if not self.layout.trained(job):
+                self.train(job)
+                self._event("trained", job)
+                fault_point("trained")
+            if not self.layout.evaluated(job):
+                self.evaluate(job)
+                self._event("evaluated", job)
+                fault_point("evaluated")
+            append_rows(self.layout.results, self.rows(job))
+            fault_point("rows_written")
+            if not self.spec.keep_weights:
+                for leftover in self.layout.leftover_weights(job):
+                    remove(leftover)
+        finally:
+            lock.release()
+        return True
+
+    def _keeps_weights_it_should_not(self, job: ModelJob) -> bool:  # a kill between evaluation and deletion
+        return not self.spec.keep_weights and bool(self.layout.leftover_weights(job))
+
+    def _event(self, what: str, job: ModelJob) -> None:
+        """A line in sweep.log (appended in one write: concurrent sweeps' lines never interleave)."""
+        import datetime
+
+        line = f"{datetime.datetime.now().isoformat(timespec='seconds')} pid={os.getpid()} {what} {job.name}\n"
+        with open(self.layout.events, "a") as f:
+            f.write(line)
 
     def train_command(self, job: ModelJob) -> list[str]:
         """`<launcher.train_command> -m amuro.train.sft <flags>` (or the spec's own train_script)."""
@@ -88,12 +125,12 @@ class Sweep:
         else:
             target = ["-m", TRAIN_MODULE]
         load = job.checkpoint.load_args()
-        args = ["--model_name_or_path", load["pretrained"], "--dataset", job.train,
+        args = ["--model_name_or_path", load["pretrained"], "--dataset_name", job.train,
                 "--output_dir", str(self.layout.model_dir(job)), "--resume"]
         if "revision" in load:
-            args += ["--revision", load["revision"]]
+            args += ["--model_revision", load["revision"]]
         for key, value in self.spec.training.items():
-            args += [f"--{key}", *_cli_values(value)]
+            args += [f"--{key}", *cli_values(value)]
         return [*command, *target, *args]
 
     def train(self, job: ModelJob) -> None:
@@ -139,7 +176,18 @@ class Sweep:
         ckpt = job.checkpoint
         results["amuro"] = {"model": ckpt.model, "revision": ckpt.revision, "step": ckpt.step, "tokens": ckpt.tokens,
                             "train": job.train, "model_args": args}
-        write_atomic(self.layout.result_json(job), json.dumps(results, indent=1, default=handle_non_serializable))
+        text = json.dumps(results, indent=1, default=handle_non_serializable)
+        write_atomic(self.layout.result_json(job), self._portable(text))
+
+    def _portable(self, text: str) -> str:
+        """Paths inside the run folder relative to it, the task YAMLs' paths relative to their package: a results
+        file that means the same after the folder is moved (secrets are redacted by write_atomic)."""
+        import amuro
+
+        tasks = str(Path(amuro.tasks_dir()).parent)
+        for absolute, relative in ((str(self.out.resolve()), "."), (tasks, ".")):
+            text = text.replace(json.dumps(absolute + "/")[1:-1], json.dumps(relative + "/")[1:-1])
+        return text
 
     def rows(self, job: ModelJob) -> list[dict]:
         """The results-table rows of an evaluated job, from its lm-eval JSON."""
@@ -162,11 +210,3 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-
-
-def _cli_values(value) -> list[str]:
-    if isinstance(value, bool):
-        return ["true" if value else "false"]
-    if isinstance(value, (list, tuple)):
-        return [str(v) for v in value]
-    return [str(value)]

@@ -46,22 +46,33 @@ def check_row(ts: TaskSet, row: object) -> None:
 def read_jsonl(path: Path, ts: TaskSet) -> list[dict]:
     if not path.is_file():
         raise AmuroError(f"{path}: no such file (set {ts.name!r} reads <{DATA_DIR_ENV}>/{ts.name}/<split>.jsonl)")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise AmuroError(f"{path}: cannot read ({e.strerror})") from None
     rows = []
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
+    for line_no, raw in enumerate(data.splitlines(), 1):
+        try:
+            line = raw.decode("utf-8")
             if not line.strip():
                 continue
-            try:
-                row = json.loads(line)
-                check_row(ts, row)
-            except json.JSONDecodeError as e:
-                raise AmuroError(f"{path}:{line_no}: malformed JSON ({e.msg})") from None
-            except AmuroError as e:
-                raise AmuroError(f"{path}:{line_no}: {e}") from None
-            rows.append(row)
+            row = json.loads(line)
+            check_row(ts, row)
+        except UnicodeDecodeError:
+            raise AmuroError(f"{path}:{line_no}: not UTF-8 text") from None
+        except json.JSONDecodeError as e:
+            raise AmuroError(f"{path}:{line_no}: malformed JSON ({e.msg})") from None
+        except AmuroError as e:
+            raise AmuroError(f"{path}:{line_no}: {e}") from None
+        rows.append(row)
     if not rows:
         raise AmuroError(f"{path}: no rows")
     return rows
+
+
+def row_lines(path: Path) -> list[int]:
+    """The line number of each row of a JSONL file (blank lines hold no row)."""
+    return [n for n, raw in enumerate(path.read_bytes().splitlines(), 1) if raw.strip()]
 
 
 def load_hub(ts: TaskSet, split: str) -> list[dict]:
@@ -81,6 +92,16 @@ def load_hub(ts: TaskSet, split: str) -> list[dict]:
         except AmuroError as e:
             raise AmuroError(f"{where} split {split!r} row {i}: {e}") from None
     return rows
+
+
+def locate(set_name: str, split: str, root: str | os.PathLike | None = None):
+    """`where(i)`: where row i of `load_split(set_name, split, root)` comes from, for error messages:
+    `DIR/mnli/train.jsonl:7`, or `nyu-mll/glue (mnli) split 'train' row 6`."""
+    ts, base = get_set(set_name), data_dir(root)
+    if base:
+        path = split_path(base, set_name, split)
+        return lambda i: f"{path}:{row_lines(path)[i]}"
+    return lambda i: f"{ts.hf_path}" + (f" ({ts.hf_name})" if ts.hf_name else "") + f" split {split!r} row {i}"
 
 
 def load_split(set_name: str, split: str, root: str | os.PathLike | None = None) -> list[dict]:

@@ -229,6 +229,18 @@ def render(set_name: str, fmt: str, row: dict) -> Example:
     return Example(tmpl.format(**fields), target, choices, label, gold)
 
 
+def render_rows(set_name: str, fmt: str, rows: list[dict], where) -> list[Example]:
+    """Render many rows; a bad row is a one-line error that says where it comes from (`where(i)`, see
+    `amuro.tasks.data.locate`), e.g. `DIR/mnli/validation_matched.jsonl:3: field 'label' must be one of 0, 1, 2`."""
+    out = []
+    for i, row in enumerate(rows):
+        try:
+            out.append(render(set_name, fmt, row))
+        except AmuroError as e:
+            raise AmuroError(f"{where(i)}: {e}") from None
+    return out
+
+
 def target_delimiter(set_name: str, fmt: str) -> str:
     """What goes between a prompt and its target: nothing after a trailing space, one space otherwise."""
     return "" if template(set_name, fmt)[-1:].isspace() else " "

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from amuro.tasks.data import data_dir, load_hub, load_split, read_jsonl, split_path
+from amuro.tasks.data import data_dir, load_hub, load_split, locate, read_jsonl, split_path
 from amuro.errors import AmuroError
 from amuro.tasks.registry import INSTRUCTION_TUNING, SETS, check_format, get_set
-from amuro.tasks.templates import render, target_delimiter
+from amuro.tasks.templates import render_rows, target_delimiter
 
-# Tulu v2's chat format (<|system|>/<|user|>/<|assistant|> lines, EOS after each assistant turn). The
-# {% generation %} markers tell TRL which tokens are the assistant's: the only ones in the loss.
+# Tulu v2's chat format as the authors trained on it (docs/study.md §4): <|system|>/<|user|>/<|assistant|> lines,
+# every message's content stripped of surrounding whitespace, an EOS after each assistant turn, then a newline
+# unless it is the last message. The {% generation %} markers tell TRL which tokens are the assistant's, the only
+# ones in the loss: the reply, its EOS and, after a non-final reply, the newline (the authors masked only the
+# other turns and the `<|assistant|>\n` prefix).
 TULU_CHAT_TEMPLATE = (
     "{%- for message in messages -%}"
-    "{%- if message['role'] == 'system' -%}{{ '<|system|>\\n' + message['content'] + '\\n' }}"
-    "{%- elif message['role'] == 'user' -%}{{ '<|user|>\\n' + message['content'] + '\\n' }}"
+    "{%- if message['role'] == 'system' -%}{{ '<|system|>\\n' + message['content'] | trim + '\\n' }}"
+    "{%- elif message['role'] == 'user' -%}{{ '<|user|>\\n' + message['content'] | trim + '\\n' }}"
     "{%- elif message['role'] == 'assistant' -%}{{ '<|assistant|>\\n' }}"
-    "{%- generation -%}{{ message['content'] + eos_token }}{%- endgeneration -%}"
-    "{{ '\\n' if not loop.last else '' }}"
+    "{%- generation -%}{{ message['content'] | trim + eos_token }}{{ '\\n' if not loop.last else '' }}"
+    "{%- endgeneration -%}"
     "{%- endif -%}"
     "{%- if loop.last and add_generation_prompt -%}{{ '<|assistant|>\\n' }}{%- endif -%}"
     "{%- endfor -%}"
@@ -70,17 +73,12 @@ def sft_rows(set_name: str, fmt: str = "default", max_examples: int | None = 600
         raise AmuroError(f"set {set_name!r} has no training split; sets that do: {trainable}")
     rows = load_split(set_name, ts.train_split, root)
     order = seeded_subset(len(rows), max_examples, seed)
+    where = locate(set_name, ts.train_split, root)
     delimiter = target_delimiter(set_name, fmt)
-    out = []
-    for i in order:
-        try:
-            ex = render(set_name, fmt, rows[i])
-        except AmuroError as e:
-            raise AmuroError(f"{set_name}/{ts.train_split} row {i}: {e}") from None
-        out.append({"prompt": ex.prompt, "completion": delimiter + ex.target})
-    if not out:
+    examples = render_rows(set_name, fmt, [rows[i] for i in order], lambda k: where(order[k]))
+    if not examples:
         raise AmuroError(f"set {set_name!r}: no training examples")
-    return out
+    return [{"prompt": ex.prompt, "completion": delimiter + ex.target} for ex in examples]
 
 
 def _check_messages(messages: list) -> None:
@@ -92,15 +90,16 @@ def _check_messages(messages: list) -> None:
 
 
 def tulu_rows(fraction: float = 0.05, seed: int = 42, root=None) -> list[dict]:
-    """A seeded `fraction` of Tulu v2 (`messages` rows), from the Hub or `AMURO_DATA_DIR/tulu/train.jsonl`.
-    The authors' script subsampled 5% with seed 42 (the fraction they trained on is not recoverable)."""
-    import math
-
+    """A seeded `fraction` of Tulu v2 (`messages` rows), from the Hub or `AMURO_DATA_DIR/tulu/train.jsonl`: the
+    first int(fraction * rows) of the seeded shuffle, as the authors cut it (they subsampled 5% with seed 42; the
+    fraction they trained on is not recoverable)."""
     if not 0.0 < fraction <= 1.0:
         raise AmuroError(f"--fraction must be in (0, 1], got {fraction}")
     base = data_dir(root)
     rows = read_jsonl(split_path(base, INSTRUCTION_TUNING, "train"), TULU) if base else load_hub(TULU, "train")
-    order = seeded_subset(len(rows), math.ceil(fraction * len(rows)), seed)
+    order = seeded_subset(len(rows), int(fraction * len(rows)), seed)
+    if not order:
+        raise AmuroError(f"--fraction {fraction} of {len(rows)} Tulu rows is no row at all")
     out = []
     for i in order:
         try:

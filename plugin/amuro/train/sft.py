@@ -9,22 +9,29 @@ The same code runs as `accelerate launch -m amuro.train.sft ...` (any folder, an
 # Per-dataset SFT of an OLMo-1B intermediate checkpoint (one GPU)
 ```bash
 accelerate launch -m amuro.train.sft \
-    --model_name_or_path allenai/OLMo-1B-hf --revision step342000-tokens1434B \
-    --dataset mnli --prompt_format default \
+    --model_name_or_path allenai/OLMo-1B-hf --model_revision step342000-tokens1434B \
+    --dataset_name mnli --prompt_format default \
     --output_dir runs/sft/olmo1b-step342000-mnli-default
 ```
 
 # Instruction tuning on a seeded 5% of Tulu v2 (messages), loss on assistant turns only
 ```bash
 accelerate launch -m amuro.train.sft \
-    --model_name_or_path allenai/OLMo-1B-hf --revision step342000-tokens1434B \
-    --dataset tulu --fraction 0.05 --output_dir runs/sft/olmo1b-step342000-tulu
+    --model_name_or_path allenai/OLMo-1B-hf --model_revision step342000-tokens1434B \
+    --dataset_name tulu --fraction 0.05 --output_dir runs/sft/olmo1b-step342000-tulu
+```
+
+# LoRA instead of full fine-tuning (TRL's ModelConfig flags; learning rate 1e-4 unless given)
+```bash
+accelerate launch -m amuro.train.sft \
+    --model_name_or_path allenai/OLMo-1B-hf --dataset_name mnli --use_peft --lora_r 16 --lora_alpha 32 \
+    --output_dir runs/sft/olmo1b-main-mnli-lora     # merged weights here, the adapter in ./adapter
 ```
 
 # DeepSpeed ZeRO through a shipped accelerate config, from any folder (`amuro configs` lists them)
 ```bash
 accelerate launch --config_file "$(amuro configs accelerate_1gpu)" -m amuro.train.sft \
-    --model_name_or_path allenai/OLMo-1B-hf --dataset paws --output_dir runs/sft/olmo1b-main-paws
+    --model_name_or_path allenai/OLMo-1B-hf --dataset_name paws --output_dir runs/sft/olmo1b-main-paws
 python -m amuro.train.sft --deepspeed zero3 ...     # a shipped DeepSpeed config by name
 ```
 
@@ -37,77 +44,93 @@ python -m amuro.train.sft --config my_run.yaml
 ```bash
 amuro tiny-model /tmp/tiny
 AMURO_DATA_DIR=tests/fixtures/data python -m amuro.train.sft \
-    --model_name_or_path /tmp/tiny --dataset mnli --max_steps 5 --output_dir /tmp/sft-mnli
+    --model_name_or_path /tmp/tiny --dataset_name mnli --max_steps 5 --output_dir /tmp/sft-mnli
 lm_eval --model hf --model_args pretrained=/tmp/sft-mnli --tasks amuro_mnli_default
 ```
 
-Defaults (docs/study.md §4): 3 epochs (5 for Tulu), effective batch 8, AdamW, linear schedule with 3% warm-up, weight decay 0,
-no gradient clipping, max length 2048, seed 42, learning rate 2e-6 (2e-7 for xsum), bf16 where the hardware has
-it, 6,000 training examples (seeded shuffle). The 8 examples of a batch go in as one padding-free row (position ids
-keep them apart; `--padding_free false` pads instead). The output folder holds the model and tokenizer (loadable by
-`lm_eval --model hf`) and `run_card.json`. Re-running a finished run does nothing unless `--force`.
+Defaults (docs/study.md §4): 3 epochs (5 for Tulu), 8 examples per optimizer step on any number of processes
+(`--total_batch_size`), AdamW, linear schedule with 3% warm-up, weight decay 0, no gradient clipping, max length
+2048, seed 42, learning rate 2e-6 (2e-7 for xsum; 1e-4 with `--use_peft`), bf16 where the hardware has it, 6,000
+training examples (seeded shuffle), TRL's per-token loss average (`--loss_averaging per_example` is the authors').
+The 8 examples of a batch go in as one padding-free row (`--padding_free false` pads instead). The output folder
+holds the model and tokenizer (loadable by `lm_eval --model hf`) and `run_card.json`. Re-running a finished run does
+nothing unless `--force`. TRL's names throughout (`--dataset_name`, `--model_revision`, `--dtype`, `--use_peft`,
+`--lora_*`, `--load_in_4bit`); the old `--dataset` and `--revision` still work for this release, with a warning.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers.trainer_utils import get_last_checkpoint
-from transformers.utils import logging
-from trl import SFTConfig, SFTTrainer, TrlParser
+from trl import ModelConfig, SFTConfig, TrlParser
 
-from amuro.study.checkpoints import parse_revision
 from amuro.configs import deepspeed_file
-from amuro.errors import AmuroError
-from amuro.files import write_atomic
+from amuro.errors import AmuroError, did_you_mean, os_error
+from amuro.files import claim_folder
 from amuro.tasks.registry import INSTRUCTION_TUNING
 from amuro.train import RUN_CARD
-from amuro.train.rows import TULU_CHAT_TEMPLATE, paper_learning_rate, sft_rows, tulu_rows
-
-logger = logging.get_logger("amuro.sft")
+from amuro.train.rows import paper_learning_rate
 
 # The paper's recipe as parser defaults: a YAML --config and the command line override them.
 PAPER_RECIPE = dict(
-    num_train_epochs=None, per_device_train_batch_size=8, gradient_accumulation_steps=1, learning_rate=None,
+    num_train_epochs=None, per_device_train_batch_size=None, gradient_accumulation_steps=None, learning_rate=None,
     lr_scheduler_type="linear", warmup_steps=0.03, weight_decay=0.0, max_grad_norm=0.0, max_length=2048, seed=42,
     gradient_checkpointing=False, report_to="none", logging_steps=10, dataloader_pin_memory=False,
-    # Padding-free batches: the 8 examples of a batch are concatenated into one row with per-example position ids,
+    # Padding-free batches: the examples of a batch are concatenated into one row with per-example position ids,
     # which the attention turns into a block-diagonal mask (no cross-example attention, no pad tokens).
-    # `--padding_free false` goes back to padded batches.
     padding_free=True,
     # A checkpoint (with optimizer state, for --resume) per epoch; only the latest is kept.
     save_strategy="epoch", save_only_model=False, save_total_limit=1,
+    attn_implementation="auto",
 )
+LORA_LEARNING_RATE = 1e-4  # an adapter's few parameters need a larger step than full fine-tuning's 2e-6 (README)
+DEPRECATED = {"dataset": "dataset_name", "revision": "model_revision"}  # old name -> TRL's, kept for one release
 
 
 @dataclass
 class ScriptArguments:
-    model_name_or_path: str = field(metadata={"help": "Hub id or local path of the checkpoint to fine-tune"})
-    dataset: str = field(metadata={"help": "a registry set with a training split (xsum, socialiqa, mnli, paws) "
-                                           "or tulu (instruction tuning on Tulu v2 messages)"})
-    revision: str | None = field(default=None, metadata={"help": "Hub revision, e.g. step342000-tokens1434B"})
-    prompt_format: str = field(default="default", metadata={"help": "default | io | instruct"})
-    max_examples: int = field(default=6000, metadata={"help": "seeded subsample of the training split"})
-    fraction: float = field(default=0.05, metadata={"help": "tulu only: the seeded fraction of Tulu v2 to train on"})
-    attn_implementation: str = field(default="auto", metadata={
-        "help": "transformers attention: auto (flash_attention_2 on a GPU where installed, else sdpa), sdpa, eager, "
-                "flash_attention_2, ..."})
+    dataset_name: str | None = field(default=None, metadata={
+        "help": "a registry set with a training split (xsum, socialiqa, mnli, paws) or tulu (Tulu v2 messages)"})
+    prompt_format: str | None = field(default=None, metadata={
+        "help": "default | io | instruct (per-dataset SFT only; default: default)"})
+    max_examples: int | None = field(default=None, metadata={
+        "help": "per-dataset SFT only: a seeded subsample of the training split (default: 6000, the paper's)"})
+    fraction: float | None = field(default=None, metadata={
+        "help": "tulu only: the seeded fraction of Tulu v2 to train on (default: 0.05)"})
+    loss_averaging: str = field(default="per_token", metadata={
+        "help": "per_token (TRL: every completion token weighs the same) or per_example (the authors': each "
+                "example's mean token loss, averaged over the step's examples)",
+        "choices": ["per_token", "per_example"]})
     resume: bool = field(default=False, metadata={"help": "continue from the last checkpoint in output_dir"})
     force: bool = field(default=False, metadata={"help": "train again even if output_dir holds a finished run"})
+    dataset: str | None = field(default=None, metadata={"help": "deprecated: --dataset_name"})
+    revision: str | None = field(default=None, metadata={"help": "deprecated: --model_revision"})
 
 
 @dataclass
 class TrainingArguments(SFTConfig):
-    """TRL's SFTConfig, with `--deepspeed` also taking the name of a shipped config (`zero2`, `zero3`, ...)."""
+    """TRL's SFTConfig, with `--deepspeed` also taking the name of a shipped config (`zero2`, `zero3`, ...) and the
+    batch given as examples per optimizer step over all processes."""
+
+    total_batch_size: int = field(default=8, metadata={
+        "help": "examples per optimizer step over all processes (the paper's 8); --per_device_train_batch_size and "
+                "--gradient_accumulation_steps are derived from it (accumulation 1 where it divides), or checked "
+                "against it when given"})
 
     def __post_init__(self):
+        from amuro.train.trainer import split_batch
+
         self.deepspeed = deepspeed_file(self.deepspeed)
+        # Before SFTConfig fills DeepSpeed's batch sizes from these. WORLD_SIZE: set by accelerate/torchrun.
+        self.per_device_train_batch_size, self.gradient_accumulation_steps = split_batch(
+            self.total_batch_size, int(os.environ.get("WORLD_SIZE", "1")), self.per_device_train_batch_size,
+            self.gradient_accumulation_steps)
         super().__post_init__()
 
 
@@ -116,14 +139,14 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefa
 
 
 def make_parser() -> TrlParser:
-    """The parser of `amuro.train.sft` (TRL's layout): our arguments and TRL's SFTConfig, the paper's recipe as
-    defaults, from the command line and/or a `--config` YAML. Prefixes of flags are not accepted (`--max_step`
-    must not silently mean `--max_steps`)."""
+    """The parser of `amuro.train.sft` (TRL's layout): our arguments, TRL's SFTConfig and ModelConfig, the paper's
+    recipe as defaults, from the command line and/or a `--config` YAML. Prefixes of flags are not accepted
+    (`--max_step` must not silently mean `--max_steps`)."""
     import torch
 
     gpu = torch.cuda.is_available()
-    parser = TrlParser((ScriptArguments, TrainingArguments), description=__doc__, formatter_class=_HelpFormatter,
-                       allow_abbrev=False)
+    parser = TrlParser((ScriptArguments, TrainingArguments, ModelConfig), description=__doc__,
+                       formatter_class=_HelpFormatter, allow_abbrev=False)
     # bf16 where the hardware has it; on a machine without a GPU, train on the CPU.
     parser.set_defaults_with_config(**PAPER_RECIPE, bf16=gpu and torch.cuda.is_bf16_supported(), use_cpu=not gpu)
     return parser
@@ -137,141 +160,117 @@ def _resolve_accelerate_deepspeed() -> None:
         os.environ["ACCELERATE_DEEPSPEED_CONFIG_FILE"] = deepspeed_file(name)
 
 
-def parse(argv=None) -> tuple[ScriptArguments, TrainingArguments]:
+# Flags that only mean something for one kind of training set: given for the other kind they are refused, not ignored.
+SFT_ONLY, TULU_ONLY = ("prompt_format", "max_examples"), ("fraction",)
+SFT_DEFAULTS = {"prompt_format": "default", "max_examples": 6000, "fraction": 0.05}
+SET_BY_THE_SWEEP = ("model_name_or_path", "dataset_name", "output_dir", "model_revision", "resume", *DEPRECATED)
+
+
+def parse(argv=None) -> tuple[ScriptArguments, TrainingArguments, ModelConfig]:
     _resolve_accelerate_deepspeed()
-    script_args, training_args = make_parser().parse_args_and_config(argv)
+    script_args, training_args, model_args = make_parser().parse_args_and_config(argv)
+    for old, new in DEPRECATED.items():
+        target = model_args if new == "model_revision" else script_args
+        if getattr(script_args, old) is not None:
+            print(f"amuro: warning: --{old} is deprecated, use --{new} (TRL's name); --{old} goes in amuro 0.3",
+                  file=sys.stderr)
+            setattr(target, new, getattr(script_args, old))
+    if not model_args.model_name_or_path or not script_args.dataset_name:
+        raise AmuroError("--model_name_or_path and --dataset_name are required")
+    _check_arguments(script_args, training_args, _given(argv))
+    tulu = script_args.dataset_name == INSTRUCTION_TUNING
     if training_args.learning_rate is None:
-        training_args.learning_rate = paper_learning_rate(script_args.dataset)
+        training_args.learning_rate = LORA_LEARNING_RATE if model_args.use_peft else \
+            paper_learning_rate(script_args.dataset_name)
     if training_args.num_train_epochs is None:
-        training_args.num_train_epochs = 5.0 if script_args.dataset == INSTRUCTION_TUNING else 3.0
-    if script_args.dataset == INSTRUCTION_TUNING:
-        training_args.assistant_only_loss = True  # the default for messages data is loss on every token
-    return script_args, training_args
-
-
-def load_model_and_tokenizer(args: ScriptArguments):
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import is_flash_attn_2_available
-
-    where = args.model_name_or_path + (f" at revision {args.revision}" if args.revision else "")
-    attention = args.attn_implementation
-    if attention == "auto":  # flash-attention's varlen kernels make padding-free batches cost nothing extra
-        attention = "flash_attention_2" if torch.cuda.is_available() and is_flash_attn_2_available() else "sdpa"
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path, revision=args.revision)
-        # fp32 weights even for bf16 training: bf16 autocast (or DeepSpeed's bf16 with fp32 master weights) computes
-        # in bf16, while updates of lr 2e-6 would mostly round away on bf16 weights.
-        model = AutoModelForCausalLM.from_pretrained(args.model_name_or_path, revision=args.revision,
-                                                     dtype=torch.float32, attn_implementation=attention)
-    except (OSError, ValueError) as e:
-        raise AmuroError(f"cannot load {where}: {str(e).strip().splitlines()[0]}") from None
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return model, tokenizer
-
-
-def build_trainer(script_args: ScriptArguments, training_args: TrainingArguments) -> tuple[SFTTrainer, list[dict]]:
-    """The SFTTrainer for one run, and its training rows (prompt/completion, or Tulu messages)."""
-    import datasets
-
-    tulu = script_args.dataset == INSTRUCTION_TUNING
-    rows = (tulu_rows(script_args.fraction, training_args.seed) if tulu else
-            sft_rows(script_args.dataset, script_args.prompt_format, script_args.max_examples, training_args.seed))
-    model, tokenizer = load_model_and_tokenizer(script_args)
+        training_args.num_train_epochs = 5.0 if tulu else 3.0
     if tulu:
-        tokenizer.chat_template = TULU_CHAT_TEMPLATE
-    if training_args.padding_free and not supports_padding_free(model):
-        logger.warning(f"{type(model).__name__} cannot keep padding-free examples apart; training on padded batches")
-        training_args.padding_free = False
-    # TRL refuses padding-free batches with a max_length unless it packs (which would change the paper's 8 examples
-    # per step), so build the trainer without max_length and truncate its prepared dataset as TRL would have.
-    max_length = training_args.max_length
-    own_truncation = training_args.padding_free and not training_args.packing and max_length is not None
-    if own_truncation:
-        training_args.max_length = None
-    try:
-        trainer = SFTTrainer(model=model, args=training_args, train_dataset=datasets.Dataset.from_list(rows),
-                             processing_class=tokenizer)
-    finally:
-        training_args.max_length = max_length
-    if own_truncation:
-        trainer.train_dataset = truncate(trainer.train_dataset, max_length)
-    if len(trainer.train_dataset) == 0:
-        raise AmuroError(f"no {script_args.dataset} example has a token to learn within --max_length {max_length}")
-    return trainer, rows
+        training_args.assistant_only_loss = True  # the default for messages data is loss on every token
+    return script_args, training_args, model_args
 
 
-def supports_padding_free(model) -> bool:
-    """Whether `model` keeps the examples of a padding-free row apart: flash/flex attention kernels read the
-    sequence boundaries, and models whose masks come from transformers' `create_causal_mask` turn restarting
-    position ids into a block-diagonal mask (OLMo, Llama, Qwen, ... in transformers >= 4.54)."""
+def _check_arguments(script_args: ScriptArguments, training_args: TrainingArguments, given: set[str]) -> None:
+    """One-line refusals of what the trainer would silently ignore or put where nobody asked."""
+    tulu = script_args.dataset_name == INSTRUCTION_TUNING
+    for name in TULU_ONLY if not tulu else SFT_ONLY:
+        if getattr(script_args, name) is not None:
+            kind = "Tulu (--dataset_name tulu)" if not tulu else "per-dataset SFT"
+            raise AmuroError(f"--{name} is for {kind} training only; --dataset_name is {script_args.dataset_name}")
+    for name, default in SFT_DEFAULTS.items():
+        if getattr(script_args, name) is None:
+            setattr(script_args, name, default)
+    if training_args.output_dir == "trainer_output" and "output_dir" not in given:
+        raise AmuroError("--output_dir is required: the folder the fine-tuned model and its run_card.json go to")
+    if training_args.hub_token:  # never saved: the Trainer pickles its arguments into training_args.bin
+        os.environ.setdefault("HF_TOKEN", training_args.hub_token)
+        training_args.hub_token = None
 
-    attention = getattr(model.config, "_attn_implementation", None) or ""
-    if "flash" in attention or attention == "flex_attention":
-        return True
-    return hasattr(sys.modules[type(model).__module__], "create_causal_mask")
+
+def _given(argv) -> set[str]:
+    """The argument names given on the command line or in its --config YAML."""
+    import yaml
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    names = {a[2:].split("=", 1)[0] for a in argv if a.startswith("--")}
+    if "config" in names:
+        path = next((a.split("=", 1)[1] if "=" in a else argv[i + 1])
+                    for i, a in enumerate(argv) if a.split("=", 1)[0] == "--config")
+        names |= set(yaml.safe_load(Path(path).read_text()) or {})
+    return names
 
 
-def truncate(dataset, max_length: int):
-    """TRL's own truncation of a prepared dataset (keep the start) and its drop of examples left without loss."""
-    dataset = dataset.map(lambda ex: {"input_ids": ex["input_ids"][:max_length], "labels": ex["labels"][:max_length]},
-                          desc="Truncating train dataset")
-    return dataset.filter(lambda ex: any(label != -100 for label in ex["labels"]),
-                          desc="Dropping fully masked examples from train dataset")
+def check_overrides(overrides: dict, trains=(), where: str = "training") -> None:
+    """Check a run spec's `training:` overrides as this script would parse them for each of `trains`, so that a bad
+    key or value is refused when the spec loads rather than after the first model has been evaluated."""
+    from amuro.train import cli_values
+
+    actions = {a.dest: a for a in make_parser()._actions if a.dest not in ("help", "config")}
+    for key, value in overrides.items():
+        if key in SET_BY_THE_SWEEP:
+            raise AmuroError(f"{where}: {key} is set by the sweep for each job")
+        only = "tulu" if key in TULU_ONLY else "per-dataset SFT" if key in SFT_ONLY else None
+        other = [t for t in trains if (t == INSTRUCTION_TUNING) != (only == "tulu")] if only else []
+        if other:
+            raise AmuroError(f"{where}: {key} is for {only} training only, and train includes {other[0]}")
+        if key not in actions:
+            raise AmuroError(f"{where}: unknown training argument {key!r}{did_you_mean(key, actions)}; "
+                             "`python -m amuro.train.sft --help` lists them")
+        action = actions[key]
+        for text in cli_values(value):
+            try:
+                converted = action.type(text) if action.type else text
+            except (TypeError, ValueError, argparse.ArgumentTypeError):
+                kind = {"int": "an integer", "float": "a number", "string_to_bool": "true or false"}.get(
+                    getattr(action.type, "__name__", ""), "valid")
+                raise AmuroError(f"{where}: {key} must be {kind}, got {value!r}") from None
+            if action.choices and converted not in action.choices:
+                raise AmuroError(f"{where}: {key} {value!r} is not one of {', '.join(map(str, action.choices))}")
 
 
 def main(argv=None) -> int:
-    from amuro import __version__
+    from amuro.train.card import save_lora, write_run_card
+    from amuro.train.trainer import build_trainer
 
-    script_args, training_args = parse(argv)
+    script_args, training_args, model_args = parse(argv)
     out = Path(training_args.output_dir)
     if (out / RUN_CARD).is_file() and not script_args.force:
         print(f"{out} already holds a finished run ({RUN_CARD}); pass --force to train again")
         return 0
-    trainer, rows = build_trainer(script_args, training_args)
-    tokenizer, tulu = trainer.processing_class, script_args.dataset == INSTRUCTION_TUNING
+    # A folder of somebody else's is refused; one a killed run of ours left (checkpoint-*) is resumed into.
+    claim_folder(out, force=script_args.force or any(out.glob("checkpoint-*")))
+    trainer, rows = build_trainer(script_args, training_args, model_args)
     start = time.time()
     resume_from = get_last_checkpoint(str(out)) if script_args.resume and out.is_dir() else None
     result = trainer.train(resume_from_checkpoint=resume_from)
-    trainer.save_model(str(out))
+    if model_args.use_peft:
+        save_lora(trainer, out, model_args)
+    else:
+        trainer.save_model(str(out))
     if trainer.is_world_process_zero():
-        tokenizer.save_pretrained(out)
-        tokens = [e["num_tokens"] for e in trainer.state.log_history if "num_tokens" in e]
-        card = {
-            "base_model": script_args.model_name_or_path, "revision": script_args.revision,
-            "step": (parse_revision(script_args.revision or "") or {}).get("step"), "train": script_args.dataset,
-            "format": "tulu_chat" if tulu else script_args.prompt_format, "examples": len(rows),
-            "tokens_seen": int(float(tokens[-1])) if tokens else None,
-            "global_steps": result.global_step, "final_train_loss": result.training_loss,
-            "loss_curve": [[e["step"], e["loss"]] for e in trainer.state.log_history if "loss" in e],
-            "resumed_from": resume_from, "wall_time_s": round(time.time() - start, 1),
-            "train_runtime_s": result.metrics.get("train_runtime"), **peak_memory(),
-            "world_size": training_args.world_size, "attn_implementation": trainer.model.config._attn_implementation,
-            "deepspeed_zero_stage": trainer.accelerator.state.deepspeed_plugin.zero_stage
-            if trainer.is_deepspeed_enabled else None, "seed": training_args.seed, "amuro_version": __version__,
-            "hyperparameters": {k: v for k, v in asdict(training_args).items() if k in HYPERPARAMETERS},
-        }
-        # Written last and atomically: its presence marks a finished run (a rerun is then a no-op).
-        write_atomic(out / RUN_CARD, json.dumps(card, indent=2, default=str) + "\n")
+        trainer.processing_class.save_pretrained(out)
+        write_run_card(trainer, result, rows, out, script_args, training_args, model_args, start, resume_from)
         print(f"saved the fine-tuned model and {RUN_CARD} to {out}")
     return 0
-
-
-HYPERPARAMETERS = ("learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
-                   "gradient_accumulation_steps", "lr_scheduler_type", "warmup_steps", "weight_decay",
-                   "max_grad_norm", "max_length", "bf16", "padding_free", "packing", "optim", "seed")
-
-
-def peak_memory() -> dict:
-    """This process's peak memory: what torch allocated on the GPU, or the resident set size on a CPU."""
-    import resource
-
-    import torch
-
-    if torch.cuda.is_available():
-        return {"peak_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20), "peak_memory_of": "cuda"}
-    return {"peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), "peak_memory_of": "rss"}
 
 
 def cli(argv=None) -> int:
@@ -281,6 +280,9 @@ def cli(argv=None) -> int:
     except AmuroError as e:
         print(f"amuro: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:
+        print(f"amuro: error: {os_error(e)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
