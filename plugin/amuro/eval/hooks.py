@@ -47,14 +47,17 @@ def _flag(value) -> bool | None:
     return str(value).lower() in ("1", "true", "yes")
 
 
-def _render_rows(set_name: str, fmt: str, rows: list[dict], where: str) -> list[dict]:
+def _render_rows(set_name: str, fmt: str, rows: list[dict], where: str, demo_delimiter: str) -> list[dict]:
     out = []
     for i, row in enumerate(rows):
         try:
             ex = render(set_name, fmt, row)
         except AmuroError as e:
             raise AmuroError(f"{where} row {i}: {e}") from None
-        rendered = {"amuro_prompt": ex.prompt, "amuro_target": ex.target}
+        # A demonstration is `amuro_demo_prompt + target + "\n"` (the YAMLs' few-shot target delimiter is ""):
+        # our modes put the task's target delimiter in it; the authors' join has none (io: `...year.contradiction`).
+        rendered = {"amuro_prompt": ex.prompt, "amuro_demo_prompt": ex.prompt + demo_delimiter,
+                    "amuro_target": ex.target}
         if ex.choices is not None:
             rendered.update(amuro_choices=list(ex.choices), amuro_label=ex.label, amuro_gold=list(ex.gold))
         out.append({**row, **rendered})
@@ -74,8 +77,9 @@ def load_task_dataset(task_set: str, prompt_format: str, *, pretrained=None, tok
     ts = get_set(task_set)
     if amuro_fewshot not in FEWSHOT_MODES:
         raise AmuroError(f"unknown amuro_fewshot mode {amuro_fewshot!r}; known: {', '.join(FEWSHOT_MODES)}")
+    delimiter = "" if amuro_fewshot == "paper" else target_delimiter(task_set, prompt_format)
     eval_rows = _render_rows(task_set, prompt_format, load_split(task_set, ts.eval_split, amuro_data_dir),
-                             f"{task_set}/{ts.eval_split}")
+                             f"{task_set}/{ts.eval_split}", delimiter)
     if ts.kind == CLASSIFICATION:
         name = tokenizer if isinstance(tokenizer, str) else pretrained
         if not isinstance(name, str):
@@ -98,7 +102,7 @@ def load_task_dataset(task_set: str, prompt_format: str, *, pretrained=None, tok
         splits[ts.fewshot_split] = [{**row, "amuro_paper_fewshot": True} for row in eval_rows]
     elif ts.fewshot_split != ts.eval_split:
         splits[ts.fewshot_split] = _render_rows(task_set, prompt_format, load_split(
-            task_set, ts.fewshot_split, amuro_data_dir), f"{task_set}/{ts.fewshot_split}")
+            task_set, ts.fewshot_split, amuro_data_dir), f"{task_set}/{ts.fewshot_split}", delimiter)
     # else (gpt3nli, a single split): lm-eval's sampler excludes the scored row from its demonstrations.
     return datasets.DatasetDict({split: datasets.Dataset.from_list(rows) for split, rows in splits.items()})
 
