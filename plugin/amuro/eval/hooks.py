@@ -20,7 +20,7 @@ from lm_eval.api.samplers import ContextSampler
 
 from amuro.tasks.data import load_split
 from amuro.errors import AmuroError, install_excepthook
-from amuro.tasks.registry import CLASSIFICATION, get_set
+from amuro.tasks.registry import CLASSIFICATION, HARNESS, get_set, task_kind
 from amuro.eval.scoring import first_subtoken_choices, rouge_l
 from amuro.tasks.templates import render, target_delimiter
 
@@ -77,10 +77,12 @@ def load_task_dataset(task_set: str, prompt_format: str, *, pretrained=None, tok
     ts = get_set(task_set)
     if amuro_fewshot not in FEWSHOT_MODES:
         raise AmuroError(f"unknown amuro_fewshot mode {amuro_fewshot!r}; known: {', '.join(FEWSHOT_MODES)}")
-    delimiter = "" if amuro_fewshot == "paper" else target_delimiter(task_set, prompt_format)
+    # The authors' join has no delimiter; the harness format keeps lm-eval's (catwalk's) own join in every mode.
+    paper_join = amuro_fewshot == "paper" and prompt_format != HARNESS
+    delimiter = "" if paper_join else target_delimiter(task_set, prompt_format)
     eval_rows = _render_rows(task_set, prompt_format, load_split(task_set, ts.eval_split, amuro_data_dir),
                              f"{task_set}/{ts.eval_split}", delimiter)
-    if ts.kind == CLASSIFICATION:
+    if task_kind(task_set, prompt_format) == CLASSIFICATION:
         name = tokenizer if isinstance(tokenizer, str) else pretrained
         if not isinstance(name, str):
             raise AmuroError(
