@@ -33,13 +33,13 @@ def _tiny_model(args) -> None:
 
 
 def _tasks(_args) -> None:
-    from amuro.tasks.registry import FORMATS, SETS, task_name
+    from amuro.tasks.registry import SETS, task_name
 
     print(f"{'set':<14} {'family':<20} {'scored by':<16} {'eval split':<22} {'demos from':<12} tasks")
     for s in SETS.values():
         metric = ",".join(s.metrics)
         print(f"{s.name:<14} {s.family:<20} {metric:<16} {s.eval_split:<22} {s.fewshot_split:<12} "
-              f"{task_name(s.name)}_{{{','.join(FORMATS)}}}")
+              f"{task_name(s.name)}_{{{','.join(s.formats)}}}")
 
 
 def _prompt(args) -> None:
@@ -47,7 +47,7 @@ def _prompt(args) -> None:
     from amuro.tasks.registry import check_format, get_set
     from amuro.tasks.templates import render_rows, target_delimiter
 
-    ts, fmt = get_set(args.set), check_format(args.format)
+    ts, fmt = get_set(args.set), check_format(args.format, args.set)
     rows = load_split(ts.name, ts.eval_split)[: args.n]
     for ex in render_rows(ts.name, fmt, rows, locate(ts.name, ts.eval_split)):
         print(f"--- prompt ---\n{ex.prompt}\n--- target (after {target_delimiter(ts.name, fmt)!r}) ---\n{ex.target}")

@@ -1,19 +1,19 @@
-"""All 57 tasks through real lm-eval on the tiny model, and the groups that aggregate them."""
+"""All 63 tasks (57 + 6 harness) through real lm-eval on the tiny model, and the groups that aggregate them."""
 
 import math
 
 import pytest
 
-from amuro.tasks.registry import FORMATS, SETS
+from amuro.tasks.registry import SETS
 
 from conftest import evaluate
 
 
 @pytest.mark.slow
-def test_all_57_tasks_run_and_aggregate(tiny_bpe):
-    results = evaluate(tiny_bpe, ["amuro"], num_fewshot=2, limit=3)["results"]
+def test_all_63_tasks_run_and_aggregate(tiny_bpe):
+    results = evaluate(tiny_bpe, ["amuro", "amuro_harness"], num_fewshot=2, limit=3)["results"]
     for name, ts in SETS.items():
-        for fmt in FORMATS:
+        for fmt in ts.formats:
             row = results[f"amuro_{name}_{fmt}"]
             for metric in ts.metrics:
                 value = row[f"{metric},none"]

@@ -21,9 +21,9 @@ def contexts(tokenizer_path: str) -> dict[str, str]:
     from lm_eval.tasks import get_task_dict
 
     import amuro
-    from amuro.tasks.registry import FORMATS, SETS
+    from amuro.tasks.registry import SETS, task_name
 
-    names = [f"amuro_{s}_{f}" for s in SETS for f in FORMATS]
+    names = [task_name(s.name, f) for s in SETS.values() for f in s.formats]
     tasks = get_task_dict(names, amuro.task_manager(include_defaults=False, metadata={"pretrained": tokenizer_path}))
     out = {}
     for name in names:

@@ -170,6 +170,14 @@ def test_format_sensitivity_by_hand():
     assert s.loc["fine-tuned", "mean_spread"] == pytest.approx(0.30)
 
 
+def test_format_sensitivity_counts_the_harness_format_of_the_instruction_tuning_sets():
+    t = table((1000, "base", "arc_easy", 0.30, "default"), (1000, "base", "arc_easy", 0.45, "harness"),
+              (1000, "tulu", "arc_easy", 0.40, "default"), (1000, "tulu", "arc_easy", 0.42, "harness"))
+    f = A.format_sensitivity(t).set_index("model")
+    assert f.loc["base", "harness"] == 0.45 and f.loc["base", "spread"] == pytest.approx(0.15)
+    assert f.loc["fine-tuned", "n_formats"] == 2 and math.isnan(f.loc["fine-tuned", "io"])
+
+
 def test_one_shot_count_per_set_and_duplicates_averaged():
     t = table((1000, "base", "mnli", 0.30), (1000, "mnli", "mnli", 0.50),
               (1000, "mnli", "mnli", 0.60),  # a rerun appended twice: averaged

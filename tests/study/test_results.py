@@ -34,6 +34,11 @@ def test_read_types_empty_optionals_and_extra_columns(tmp_path):
     assert validate(df)["value"].tolist() == [0.33, 0.012]  # a typed table validates again unchanged
 
 
+def test_the_harness_format_is_a_known_format(tmp_path):
+    df = read_results(write(tmp_path, HEADER, GOOD.replace(",mnli,default,", ",arc_easy,harness,")))
+    assert df["format"].tolist() == ["harness"]
+
+
 @pytest.mark.parametrize("lines, message", [
     ((HEADER.replace(",stderr", ""), GOOD), "missing column(s) stderr"),
     ((HEADER,), "no result rows"),

@@ -9,6 +9,9 @@ from amuro.study.spec import load_spec, parse_spec
 from conftest import ROOT
 
 
+BASE_SPEC = {"model": "m", "checkpoints": {"uniform": 2}}
+
+
 def test_the_papers_spec_encodes_the_study():
     spec = load_spec(ROOT / "runs" / "olmo1b_paper.yaml")
     assert spec.model == "allenai/OLMo-1B-hf" and spec.checkpoints.final
@@ -21,13 +24,18 @@ def test_the_papers_spec_encodes_the_study():
     assert "amuro_mnli_io" in spec.tasks("mnli")
 
 
+def test_harness_format_runs_for_the_instruction_tuning_sets_only():
+    spec = parse_spec({**BASE_SPEC, "train": ["tulu"], "evaluate": {"formats": ["default", "harness"],
+                                                                      "base": ["all"]}})
+    assert "amuro_arc_easy_harness" in spec.tasks("base") and "amuro_mnli_default" in spec.tasks("base")
+    assert len(spec.tasks("base")) == 19 + 6 and "amuro_mnli_harness" not in spec.tasks("base")
+    assert spec.tasks("tulu") == [t for s in spec.eval_sets("tulu") for t in (f"amuro_{s}_default", f"amuro_{s}_harness")]
+
+
 def test_the_tiny_spec_loads():
     spec = load_spec(ROOT / "runs" / "tiny.yaml")
     assert spec.name == "tiny" and spec.train == ("mnli",) and not spec.keep_weights
     assert spec.training["max_steps"] == 2
-
-
-BASE_SPEC = {"model": "m", "checkpoints": {"uniform": 2}}
 
 
 @pytest.mark.parametrize("change,message", [

@@ -8,7 +8,7 @@ import yaml
 
 import amuro
 from amuro_tasks import _generate_configs as gen
-from amuro.tasks.registry import FORMATS, SETS
+from amuro.tasks.registry import FORMATS, HARNESS, SETS
 
 
 def test_regeneration_gives_no_diff():
@@ -16,9 +16,11 @@ def test_regeneration_gives_no_diff():
     assert result.returncode == 0, result.stderr
 
 
-def test_57_tasks_and_the_groups():
+def test_57_tasks_6_harness_tasks_and_the_groups():
     files = {Path(p).stem: yaml.safe_load(text) for p, text in gen.render_all().items()}
-    expected = {f"amuro_{s}_{f}" for s in SETS for f in FORMATS}
+    harness = {f"amuro_{s}_{HARNESS}" for s, ts in SETS.items() if ts.harness}
+    expected = {f"amuro_{s}_{f}" for s in SETS for f in FORMATS} | harness
+    assert len(expected) == 63 and set(files["amuro_harness"]["task"]) == harness
     assert {name for name, c in files.items() if "task" in c and "group" not in c} == expected
     assert all(files[name]["task"] == name for name in expected)
     groups = {name for name, c in files.items() if "group" in c}
@@ -27,7 +29,9 @@ def test_57_tasks_and_the_groups():
     assert len(files["amuro_cls"]["task"]) + len(files["amuro_gen"]["task"]) == 57
     assert {"amuro", "amuro_cls", "amuro_gen", "amuro_default", "amuro_io", "amuro_instruct", "amuro_mnli",
             "amuro_nli", "amuro_paraphrase", "amuro_summarization", "amuro_question_generation",
-            "amuro_reasoning"} <= groups
+            "amuro_reasoning", "amuro_harness"} <= groups
+    for name in harness:  # lm-eval's join: " " before the answer, a blank line between demonstrations
+        assert files[name]["target_delimiter"] == " " and files[name]["fewshot_delimiter"] == "\n\n"
 
 
 def test_task_manager_indexes_every_task_without_override_warnings(caplog):

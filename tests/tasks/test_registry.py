@@ -1,8 +1,8 @@
 import pytest
 
 from amuro.errors import AmuroError
-from amuro.tasks.registry import (CLASSIFICATION, FORMATS, GENERATION, MULTIPLE_CHOICE, SETS, TRAINING_SETS, get_set,
-                            parse_task_name, task_name)
+from amuro.tasks.registry import (CLASSIFICATION, FORMATS, GENERATION, HARNESS, MULTIPLE_CHOICE, SETS, TRAINING_SETS,
+                                  check_format, get_set, parse_task_name, task_kind, task_name)
 
 
 def test_nineteen_sets_eighteen_datasets():
@@ -50,6 +50,19 @@ def test_task_names_round_trip():
     names = [task_name(s, f) for s in SETS for f in FORMATS]
     assert len(names) == 57 and "amuro_mnli_instruct" in names and "amuro_mnli_mm_io" in names
     assert all(parse_task_name(n) == (n[6:].rsplit("_", 1)[0], n.rsplit("_", 1)[1]) for n in names)
+    harness = [task_name(s, HARNESS) for s, ts in SETS.items() if ts.harness]
+    assert len(harness) == 6 and all(parse_task_name(n) == (n[6:-8], HARNESS) for n in harness)
+
+
+def test_the_harness_format_belongs_to_the_six_instruction_tuning_sets():
+    assert {s for s, ts in SETS.items() if HARNESS in ts.formats} == {s for s, ts in SETS.items()
+                                                                      if "tulu" in ts.in_domain_for}
+    assert check_format(HARNESS) == HARNESS and check_format(HARNESS, "boolq") == HARNESS
+    assert task_kind("boolq", HARNESS) == MULTIPLE_CHOICE and task_kind("boolq", "default") == CLASSIFICATION
+    with pytest.raises(AmuroError, match="set 'mnli' has no 'harness' format"):
+        task_name("mnli", HARNESS)
+    with pytest.raises(AmuroError, match="not an amuro task name"):
+        parse_task_name("amuro_mnli_harness")
 
 
 @pytest.mark.parametrize("call", [lambda: get_set("squad"), lambda: task_name("mnli", "chat"),

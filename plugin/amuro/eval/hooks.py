@@ -20,7 +20,7 @@ from lm_eval.api.samplers import ContextSampler
 
 from amuro.tasks.data import load_split, locate
 from amuro.errors import AmuroError, install_excepthook
-from amuro.tasks.registry import CLASSIFICATION, get_set
+from amuro.tasks.registry import CLASSIFICATION, HARNESS, get_set, task_kind
 from amuro.eval.scoring import first_subtoken_choices, rouge_l
 from amuro.tasks.templates import render_rows, target_delimiter
 
@@ -47,11 +47,14 @@ def _flag(value) -> bool | None:
     return str(value).lower() in ("1", "true", "yes")
 
 
-def _render_rows(set_name: str, fmt: str, split: str, data_dir: str | None) -> list[dict]:
+def _render_rows(set_name: str, fmt: str, split: str, data_dir: str | None, demo_delimiter: str) -> list[dict]:
     rows = load_split(set_name, split, data_dir)
     out = []
     for row, ex in zip(rows, render_rows(set_name, fmt, rows, locate(set_name, split, data_dir))):
-        rendered = {"amuro_prompt": ex.prompt, "amuro_target": ex.target}
+        # A demonstration is `amuro_demo_prompt + target + "\n"` (the YAMLs' few-shot target delimiter is ""):
+        # our modes put the task's target delimiter in it; the authors' join has none (io: `...year.contradiction`).
+        rendered = {"amuro_prompt": ex.prompt, "amuro_demo_prompt": ex.prompt + demo_delimiter,
+                    "amuro_target": ex.target}
         if ex.choices is not None:
             rendered.update(amuro_choices=list(ex.choices), amuro_label=ex.label, amuro_gold=list(ex.gold))
         out.append({**row, **rendered})
@@ -71,8 +74,11 @@ def load_task_dataset(task_set: str, prompt_format: str, *, pretrained=None, tok
     ts = get_set(task_set)
     if amuro_fewshot not in FEWSHOT_MODES:
         raise AmuroError(f"unknown amuro_fewshot mode {amuro_fewshot!r}; known: {', '.join(FEWSHOT_MODES)}")
-    eval_rows = _render_rows(task_set, prompt_format, ts.eval_split, amuro_data_dir)
-    if ts.kind == CLASSIFICATION:
+    # The authors' join has no delimiter; the harness format keeps lm-eval's (catwalk's) own join in every mode.
+    paper_join = amuro_fewshot == "paper" and prompt_format != HARNESS
+    delimiter = "" if paper_join else target_delimiter(task_set, prompt_format)
+    eval_rows = _render_rows(task_set, prompt_format, ts.eval_split, amuro_data_dir, delimiter)
+    if task_kind(task_set, prompt_format) == CLASSIFICATION:
         name = tokenizer if isinstance(tokenizer, str) else pretrained
         if not isinstance(name, str):
             raise AmuroError(
@@ -93,7 +99,7 @@ def load_task_dataset(task_set: str, prompt_format: str, *, pretrained=None, tok
         # The authors' demonstrations: the first k rows of the scored split itself, not excluded from scoring.
         splits[ts.fewshot_split] = [{**row, "amuro_paper_fewshot": True} for row in eval_rows]
     elif ts.fewshot_split != ts.eval_split:
-        splits[ts.fewshot_split] = _render_rows(task_set, prompt_format, ts.fewshot_split, amuro_data_dir)
+        splits[ts.fewshot_split] = _render_rows(task_set, prompt_format, ts.fewshot_split, amuro_data_dir, delimiter)
     # else (gpt3nli, a single split): lm-eval's sampler excludes the scored row from its demonstrations.
     return datasets.DatasetDict({split: datasets.Dataset.from_list(rows) for split, rows in splits.items()})
 

@@ -155,8 +155,8 @@ def ood_transfer(df: pd.DataFrame, by: str = "family", num_fewshot: int | None =
 
 def format_sensitivity(df: pd.DataFrame, num_fewshot: int | None = None) -> pd.DataFrame:
     """Fig. 5: for each in-domain pair scored in more than one format, BASE and fine-tuned scores in each format per
-    step, and spread = max - min over the formats present."""
-    from amuro.tasks.registry import FORMATS
+    step, and spread = max - min over the formats present (the harness format counts where a set has it)."""
+    from amuro.tasks.registry import ALL_FORMATS as FORMATS
 
     a = analysed(df, num_fewshot)
     rows = []

@@ -14,7 +14,7 @@ import numpy as np
 from amuro.tasks.registry import SETS
 
 BASE_COLOR, FT_COLOR = "#4C72B0", "#DD8452"
-FORMAT_STYLE = {"default": "-", "io": ":", "instruct": "--"}
+FORMAT_STYLE = {"default": "-", "io": ":", "instruct": "--", "harness": "-."}
 
 
 def _plt():
@@ -273,8 +273,8 @@ def ood_transfer(ood, path) -> str | None:
 
 
 def format_sensitivity(fs, path, evals=None) -> str | None:
-    """Fig. 5: BASE and fine-tuned x the three formats, per step, one panel per in-domain set."""
-    from amuro.tasks.registry import FORMATS
+    """Fig. 5: BASE and fine-tuned x the formats (three, or four with harness), per step, one panel per set."""
+    from amuro.tasks.registry import ALL_FORMATS as FORMATS
 
     if fs.empty:
         return None

@@ -8,7 +8,7 @@ Written by the sweep (`rows_from_lm_eval`, `append_rows`), read by `amuro report
     tokens       pre-training tokens of the checkpoint (int, empty if unknown)
     train        `base` for no fine-tuning, else the training set (`mnli`, `tulu`, ...)
     eval         the evaluated task set (a name from `amuro.tasks.registry.SETS`)
-    format       default | io | instruct
+    format       default | io | instruct | harness (the instruction-tuning sets only)
     num_fewshot  demonstrations per prompt (int)
     metric       acc | acc_norm | rougeL
     value        the score, a fraction (accuracy, Rouge-L F-measure)
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from amuro.errors import AmuroError
 from amuro.files import remove_stale_temporaries, write_atomic
-from amuro.tasks.registry import FORMATS, INSTRUCTION_TUNING, SETS, TRAINING_SETS, parse_task_name
+from amuro.tasks.registry import ALL_FORMATS, INSTRUCTION_TUNING, SETS, TRAINING_SETS, parse_task_name
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where used: the sweep imports this module and stays light
@@ -39,7 +39,7 @@ TRAINS = (BASE, *TRAINING_SETS, INSTRUCTION_TUNING)
 VALIDATED = "amuro_validated"  # DataFrame.attrs key
 _INTS, _OPTIONAL_INTS = ("step", "num_fewshot"), ("tokens", "n")
 _FLOATS, _OPTIONAL_FLOATS = ("value",), ("stderr",)
-_CHOICES = {"train": TRAINS, "eval": tuple(SETS), "format": FORMATS, "metric": METRICS}
+_CHOICES = {"train": TRAINS, "eval": tuple(SETS), "format": ALL_FORMATS, "metric": METRICS}
 
 
 def read_results(path) -> pd.DataFrame:

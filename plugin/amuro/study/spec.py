@@ -11,7 +11,7 @@ checkpoints:                       # any mix; each checkpoint once, in step orde
   revisions_file: olmo1b.txt       #   stands in for the Hub's branch list when it is unreachable
 train: [xsum, socialiqa, mnli, paws, tulu]
 evaluate:
-  formats: [default, io, instruct]
+  formats: [default, io, instruct] # and/or harness (lm-eval's prompts; the instruction-tuning sets only)
   base: [all]                      # set names and/or roles: all, in_domain, ood, cross_task
   finetuned: [in_domain, ood, cross_task]   # roles relative to each model's training set
   num_fewshot: 4
@@ -114,7 +114,9 @@ class RunSpec:
         return [s for s in SETS if s in out]  # registry order
 
     def tasks(self, train: str) -> list[str]:
-        return [task_name(s, f) for s in self.eval_sets(train) for f in self.evaluate.formats]
+        # `harness` exists for the instruction-tuning sets only; the other sets are run in the other formats.
+        return [task_name(s, f) for s in self.eval_sets(train) for f in self.evaluate.formats
+                if f in get_set(s).formats]
 
 
 def _sets_of(item: str, trains: tuple[str, ...]) -> list[str]:

@@ -21,7 +21,11 @@ from typing import Any
 
 from amuro.errors import AmuroError
 
-FORMATS = ("default", "io", "instruct")
+FORMATS = ("default", "io", "instruct")  # the three formats every set has
+# The EleutherAI harness prompts (lm-eval's built-in tasks) that OLMo-Eval/catwalk scored the instruction-tuning
+# sets with in the paper (docs/study.md §3): a fourth format, only for the sets marked `harness`.
+HARNESS = "harness"
+ALL_FORMATS = (*FORMATS, HARNESS)
 
 # How a set is scored. classification: TokenProb over label words (acc); multiple_choice: lm-eval's summed
 # log-likelihood over the answer options (acc, acc_norm); generation: greedy decoding scored by Rouge-L.
@@ -53,7 +57,13 @@ class TaskSet:
     label_words: tuple[str, ...] | None = None  # classification only, in the authors' order
     in_domain_for: tuple[str, ...] = ()  # training sets this set measures in-domain
     ood_for: tuple[str, ...] = ()  # training sets this set measures out-of-domain
+    harness: bool = False  # also has the HARNESS format (lm-eval's built-in prompt of this dataset)
     note: str = ""
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """The prompt formats this set has: the three of every set, plus HARNESS where it exists."""
+        return ALL_FORMATS if self.harness else FORMATS
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -121,21 +131,22 @@ SETS: dict[str, TaskSet] = {s.name: s for s in [
             note=f"labelled GLUE validation; yes when the 0-5 score is > {STSB_THRESHOLD}"),
     # --- the instruction-tuning evaluation sets ---
     TaskSet("arc_easy", "reasoning", MULTIPLE_CHOICE, "allenai/ai2_arc", "ARC-Easy", "validation", "train", _ARC,
-            ("question", "choices", "answerKey"), in_domain_for=(INSTRUCTION_TUNING,)),
+            ("question", "choices", "answerKey"), in_domain_for=(INSTRUCTION_TUNING,), harness=True),
     TaskSet("arc_challenge", "reasoning", MULTIPLE_CHOICE, "allenai/ai2_arc", "ARC-Challenge", "validation", "train",
-            _ARC, ("question", "choices", "answerKey"), in_domain_for=(INSTRUCTION_TUNING,)),
+            _ARC, ("question", "choices", "answerKey"), in_domain_for=(INSTRUCTION_TUNING,), harness=True),
     TaskSet("openbookqa", "reasoning", MULTIPLE_CHOICE, "allenai/openbookqa", "main", "validation", "train",
             {"id": str, "question_stem": str, "choices": dict, "answerKey": str},
-            ("question_stem", "choices", "answerKey"), in_domain_for=(INSTRUCTION_TUNING,)),
+            ("question_stem", "choices", "answerKey"), in_domain_for=(INSTRUCTION_TUNING,), harness=True),
     TaskSet("hellaswag", "reasoning", MULTIPLE_CHOICE, "Rowan/hellaswag", None, "validation", "train",
             {"ind": int, "activity_label": str, "ctx_a": str, "ctx_b": str, "ctx": str, "endings": list,
              "source_id": str, "split": str, "split_type": str, "label": str},
-            ("activity_label", "ctx_a", "ctx_b", "endings", "label"), in_domain_for=(INSTRUCTION_TUNING,)),
+            ("activity_label", "ctx_a", "ctx_b", "endings", "label"), in_domain_for=(INSTRUCTION_TUNING,),
+            harness=True),
     TaskSet("boolq", "reasoning", CLASSIFICATION, "google/boolq", None, "validation", "train",
             {"question": str, "answer": bool, "passage": str}, ("question", "answer", "passage"),
-            label_words=YES_NO, in_domain_for=(INSTRUCTION_TUNING,)),
+            label_words=YES_NO, in_domain_for=(INSTRUCTION_TUNING,), harness=True),
     TaskSet("sciq_mc", "reasoning", MULTIPLE_CHOICE, "allenai/sciq", None, "validation", "train", _SCIQ,
-            tuple(_SCIQ), in_domain_for=(INSTRUCTION_TUNING,),
+            tuple(_SCIQ), in_domain_for=(INSTRUCTION_TUNING,), harness=True,
             note="lm-eval's option order: the three distractors, then the correct answer"),
 ]}
 
@@ -149,10 +160,21 @@ def get_set(name: str) -> TaskSet:
         raise AmuroError(f"unknown task set {name!r}; known sets: {', '.join(SETS)}") from None
 
 
-def check_format(fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise AmuroError(f"unknown prompt format {fmt!r}; known formats: {', '.join(FORMATS)}")
+def check_format(fmt: str, set_name: str | None = None) -> str:
+    """`fmt` if it is a prompt format (of `set_name`, when given), else a one-line AmuroError."""
+    if fmt not in ALL_FORMATS:
+        raise AmuroError(f"unknown prompt format {fmt!r}; known formats: {', '.join(ALL_FORMATS)}")
+    if set_name is not None and fmt not in get_set(set_name).formats:
+        harness_sets = ", ".join(s.name for s in SETS.values() if s.harness)
+        raise AmuroError(f"set {set_name!r} has no {fmt!r} format (its formats: {', '.join(get_set(set_name).formats)};"
+                         f" {HARNESS} exists for {harness_sets})")
     return fmt
+
+
+def task_kind(set_name: str, fmt: str) -> str:
+    """How a task is scored: the set's kind, except that the harness format scores whole options (lm-eval's
+    summed log-likelihood, as catwalk did) for every set, boolq included."""
+    return MULTIPLE_CHOICE if fmt == HARNESS else get_set(set_name).kind
 
 
 TASK_PREFIX = "amuro_"
@@ -161,20 +183,20 @@ TASK_PREFIX = "amuro_"
 def task_name(set_name: str, fmt: str | None = None) -> str:
     """The lm-eval name of one set in one format (`amuro_mnli_instruct`), or of a set's group (`amuro_mnli`)."""
     name = f"{TASK_PREFIX}{get_set(set_name).name}"
-    return name if fmt is None else f"{name}_{check_format(fmt)}"
+    return name if fmt is None else f"{name}_{check_format(fmt, set_name)}"
 
 
 def all_task_names() -> list[str]:
     """Every task and set-group name, for "did you mean" hints."""
-    return [task_name(s, f) for s in SETS for f in FORMATS] + [task_name(s) for s in SETS]
+    return [task_name(s.name, f) for s in SETS.values() for f in s.formats] + [task_name(s) for s in SETS]
 
 
 def parse_task_name(name: str) -> tuple[str, str]:
     """`amuro_mnli_mm_io` -> ("mnli_mm", "io")."""
-    for fmt in FORMATS:
+    for fmt in ALL_FORMATS:
         suffix = f"_{fmt}"
         if name.startswith(TASK_PREFIX) and name.endswith(suffix):
             set_name = name[len(TASK_PREFIX):-len(suffix)]
-            if set_name in SETS:
+            if set_name in SETS and fmt in SETS[set_name].formats:
                 return set_name, fmt
     raise AmuroError(f"{name!r} is not an amuro task name (amuro_<set>_<format>)")

@@ -1,7 +1,8 @@
-"""The three prompt formats of every set: `render(set, format, row) -> Example`.
+"""The prompt formats of every set: `render(set, format, row) -> Example`.
 
 `default` is the authors' `### Input: ...` training format, `instruct` their natural-language instruction and `io`
-the raw input. Strings marked [authors] are copied character for character from docs/study.md §2 (note the
+the raw input. The six instruction-tuning sets also have `harness` (`HARNESS_TEMPLATES`): lm-eval's built-in
+prompts, which OLMo-Eval/catwalk used for the paper's numbers on them. Strings marked [authors] are copied character for character from docs/study.md §2 (note the
 space after every `\\n`, the missing spaces before `Answer C:`/`Answer D:` and the curly apostrophe in `Let’s`);
 the others are ours, written in the same spirit: io for every set, and all three formats for the instruction-tuning
 evaluation sets.
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from amuro.errors import AmuroError
-from amuro.tasks.registry import NLI_LABELS, STSB_THRESHOLD, YES_NO, check_format, get_set
+from amuro.tasks.registry import HARNESS, NLI_LABELS, STSB_THRESHOLD, YES_NO, check_format, get_set
 
 # Template families: sets that share a template differ only in which columns fill {text1}, {input}, ...
 TEMPLATES: dict[str, dict[str, str]] = {
@@ -81,6 +82,19 @@ TEMPLATES: dict[str, dict[str, str]] = {
 }
 
 
+# [harness] The EleutherAI harness prompts, as lm-eval 0.4's built-in tasks `arc_easy`, `arc_challenge`,
+# `openbookqa`, `hellaswag` (query of the cleaned `{activity}: {ctx_a} {Ctx_b}`), `boolq` and `sciq` write them;
+# each answer option follows after one space. tests/eval/test_harness.py compares them with lm-eval's own tasks.
+HARNESS_TEMPLATES: dict[str, str] = {
+    "arc_easy": "Question: {question}\nAnswer:",
+    "arc_challenge": "Question: {question}\nAnswer:",
+    "openbookqa": "{question}",
+    "hellaswag": "{context}",
+    "boolq": "{passage}\nQuestion: {question}?\nAnswer:",
+    "sciq_mc": "{support}\nQuestion: {question}\nAnswer:",
+}
+
+
 @dataclass(frozen=True)
 class Example:
     """One rendered row. `target` is what a model should produce after `prompt` (the training completion);
@@ -134,6 +148,13 @@ def _boolq(row: dict) -> tuple[dict, tuple]:
     return {"passage": row["passage"], "question": row["question"]}, _classify(YES_NO, 0 if answer else 1)
 
 
+def _boolq_harness(row: dict) -> tuple[dict, tuple]:
+    # lm-eval's boolq: options ["no", "yes"] in that order, gold = the answer as 0/1.
+    fields, _ = _boolq(row)
+    return fields, _options(["no", "yes"], int(row["answer"]))
+
+
+
 def _options(options: list[str], label: int) -> tuple:
     return options[label], tuple(options), label, (label,)
 
@@ -149,18 +170,23 @@ def _keyed_options(row: dict, question_key: str) -> tuple[dict, tuple]:
     return {"question": row[question_key]}, _options(choices["text"], choices["label"].index(key))
 
 
-def _hellaswag_clean(text: str) -> str:
-    # WikiHow rows carry "[title]", "[step]" ... markers; lm-eval's hellaswag task drops them the same way.
+def _hellaswag_preprocess(text: str) -> str:
+    # lm-eval's hellaswag preprocessing, step for step: WikiHow rows carry "[title]", "[step]" ... markers.
     text = text.strip().replace(" [title]", ". ")
-    return re.sub(r"\[.*?\]", "", text).replace("  ", " ").strip()
+    return re.sub(r"\[.*?\]", "", text).replace("  ", " ")
 
 
-def _hellaswag(row: dict) -> tuple[dict, tuple]:
+def _hellaswag_clean(text: str) -> str:
+    # Ours also strips the space a dropped leading marker leaves (`[substeps] Pour` -> ` Pour`).
+    return _hellaswag_preprocess(text).strip()
+
+
+def _hellaswag(row: dict, clean: Callable[[str], str] = _hellaswag_clean) -> tuple[dict, tuple]:
     label = _label_in(row, "label", ("0", "1", "2", "3"))
     if not (isinstance(row["endings"], list) and len(row["endings"]) == 4):
         raise AmuroError("field 'endings' must be a list of 4 strings")
-    context = _hellaswag_clean(f"{row['activity_label']}: {row['ctx_a']} {row['ctx_b'].capitalize()}")
-    return {"context": context}, _options([_hellaswag_clean(e) for e in row["endings"]], int(label))
+    context = clean(f"{row['activity_label']}: {row['ctx_a']} {row['ctx_b'].capitalize()}")
+    return {"context": context}, _options([clean(e) for e in row["endings"]], int(label))
 
 
 def _sciq_mc(row: dict) -> tuple[dict, tuple]:
@@ -216,16 +242,26 @@ _EXTRACT: dict[str, tuple[str, Callable[[dict], tuple[dict, tuple]]]] = {
 }
 
 
+# Where the harness format reads a row differently from the set's other formats.
+_HARNESS_EXTRACT: dict[str, Callable[[dict], tuple[dict, tuple]]] = {
+    "boolq": _boolq_harness,
+    "hellaswag": lambda r: _hellaswag(r, _hellaswag_preprocess),  # lm-eval keeps the marker's leftover space
+}
+
+
 def template(set_name: str, fmt: str) -> str:
     """The raw template string of a set in a format, with `{field}` placeholders."""
-    get_set(set_name)
-    return TEMPLATES[_EXTRACT[set_name][0]][check_format(fmt)]
+    if check_format(fmt, set_name) == HARNESS:
+        return HARNESS_TEMPLATES[set_name]
+    return TEMPLATES[_EXTRACT[set_name][0]][fmt]
 
 
 def render(set_name: str, fmt: str, row: dict) -> Example:
     """Render one HF row. Raises AmuroError (no location; the caller adds file:line) for a bad row."""
     tmpl = template(set_name, fmt)
-    fields, (target, choices, label, gold) = _EXTRACT[set_name][1](row)
+    extract = _HARNESS_EXTRACT.get(set_name) if fmt == HARNESS else None
+    extract = extract or _EXTRACT[set_name][1]
+    fields, (target, choices, label, gold) = extract(row)
     return Example(tmpl.format(**fields), target, choices, label, gold)
 
 
