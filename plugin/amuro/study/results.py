@@ -34,6 +34,7 @@ COLUMNS = ("model", "revision", "step", "tokens", "train", "eval", "format", "nu
 KEY = ("model", "revision", "train", "eval", "format", "num_fewshot", "metric")  # one row per key
 METRICS = ("acc", "acc_norm", "rougeL")
 BASE = "base"  # the `train` value of a model that was not fine-tuned
+METHODS = ("full", "lora")  # how a model was fine-tuned (the `method` column; BASE rows say full)
 TRAINS = (BASE, *TRAINING_SETS, INSTRUCTION_TUNING)
 
 VALIDATED = "amuro_validated"  # DataFrame.attrs key

@@ -9,19 +9,32 @@ checkpoints:                       # any mix; each checkpoint once, in step orde
   uniform: 5                       #   N evenly spaced over the discovered revisions, first and last included
   final: true                      #   the `main` revision (the final model), at the last step
   revisions_file: olmo1b.txt       #   stands in for the Hub's branch list when it is unreachable
+profile: corrected                 # paper | corrected (amuro.study.profiles): the defaults of the knobs marked (p)
 train: [xsum, socialiqa, mnli, paws, tulu]
+methods: [full]                    # full and/or lora: how each training set is fine-tuned
 evaluate:
-  formats: [default, io, instruct] # and/or harness (lm-eval's prompts; the instruction-tuning sets only)
+  formats: [default, io, instruct] # prompt formats of the 13 SFT-family sets
+  instruction_formats: null        # (p) formats of the six instruction-tuning sets: harness and/or the three
   base: [all]                      # set names and/or roles: all, in_domain, ood, cross_task
   finetuned: [in_domain, ood, cross_task]   # roles relative to each model's training set
   num_fewshot: 4
+  fewshot: null                    # (p) demonstrations: shared | random (per document) | paper (first k, scored split)
   limit: null                      # lm-eval --limit (documents per task), for smoke runs
-  model: hf                        # lm-eval model type (hf, or amuro-hf for tokenprob=paper)
-  model_args: {dtype: bfloat16}    # extra lm-eval model_args
+  model: null                      # (p) lm-eval model type: amuro-hf, hf, vllm, ...
+  model_args: {}                   # lm-eval model_args; (p) adds tokenprob (amuro-hf) and dtype unless given
   batch_size: auto
   device: null                     # default: cuda where there is a GPU, else cpu
   cache: false                     # lm-eval's request cache, one database per model and revision
-training: {}                       # overrides passed to training/sft.py, e.g. {learning_rate: 1e-5}
+  gen_kwargs: null                 # (p) lm-eval --gen_kwargs, e.g. {until: []}
+  log_samples: false               # lm-eval's own outputs per job: lm_eval/<revision>/<train>/ (results + samples)
+  system_instruction: null         # lm-eval pass-through: --system_instruction,
+  apply_chat_template: false       #   --apply_chat_template (true or a template name),
+  fewshot_as_multiturn: false      #   --fewshot_as_multiturn,
+  wandb_args: {}                   #   --wandb_args (e.g. {project: amuro}; WANDB_MODE=offline works),
+  hf_hub_log_args: {}              #   --hf_hub_log_args,
+  seed: null                       #   --seed (random, numpy, torch and few-shot seeds)
+training: {}                       # (p) flags of `python -m amuro.train.sft`, e.g. {learning_rate: 1e-5}
+lora: {}                           # extra flags for the lora method, e.g. {lora_r: 16, learning_rate: 2e-4}
 launcher:
   kind: local                      # local (sequential) | slurm (submitit, one job per cell)
   train_command: [python]          # how training starts, e.g. [accelerate, launch, --config_file, accelerate_1gpu]
@@ -39,17 +52,17 @@ union over `train`.
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from amuro.errors import AmuroError, did_you_mean
-from amuro.study.results import BASE
-from amuro.tasks.registry import (FORMATS, INSTRUCTION_TUNING, SETS, TRAINING_SETS, check_format, get_set,
-                                  task_name)
+from amuro.errors import AmuroError
+from amuro.study.profiles import DEFAULT, get_profile
+from amuro.study.results import BASE, METHODS
+from amuro.study.typed import build
+from amuro.tasks.registry import FORMATS, INSTRUCTION_TUNING, SETS, TRAINING_SETS, check_format, get_set, task_name
 
 ROLES = ("all", "in_domain", "ood", "cross_task")
+FEWSHOT_MODES = ("shared", "random", "paper")  # the tasks' `amuro_fewshot` modes (amuro.eval.hooks)
 
 
 @dataclass(frozen=True)
@@ -64,15 +77,25 @@ class CheckpointSelection:
 @dataclass(frozen=True)
 class EvalPlan:
     formats: tuple[str, ...] = FORMATS
+    instruction_formats: tuple[str, ...] | None = None  # None: the profile's
     base: tuple[str, ...] = ("all",)
     finetuned: tuple[str, ...] = ("in_domain", "ood", "cross_task")
     num_fewshot: int = 4
+    fewshot: str | None = None  # None: the profile's
     limit: float | None = None
-    model: str = "hf"
+    model: str | None = None  # None: the profile's
     model_args: dict = field(default_factory=dict)
     batch_size: int | str = "auto"
     device: str | None = None  # default: cuda where there is a GPU, else cpu
     cache: bool = False
+    gen_kwargs: dict | None = None  # None: the profile's
+    log_samples: bool = False
+    system_instruction: str | None = None
+    apply_chat_template: bool | str = False
+    fewshot_as_multiturn: bool = False
+    wandb_args: dict = field(default_factory=dict)
+    hf_hub_log_args: dict = field(default_factory=dict)
+    seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -88,12 +111,26 @@ class RunSpec:
     name: str
     model: str
     checkpoints: CheckpointSelection
+    profile: str = DEFAULT
     train: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ("full",)
     evaluate: EvalPlan = EvalPlan()
     training: dict = field(default_factory=dict)
+    lora: dict = field(default_factory=dict)
     launcher: Launcher = Launcher()
     keep_weights: bool = True
     path: Path | None = None  # the YAML file, for relative paths
+
+    def provenance(self) -> dict:
+        """The knobs that decide the numbers, as this spec resolved them (written beside every result)."""
+        from amuro.files import redact
+
+        e = self.evaluate
+        return {"profile": self.profile, "model": e.model, "model_args": {k: redact(str(v)) for k, v in
+                                                                          e.model_args.items()},
+                "fewshot": e.fewshot, "num_fewshot": e.num_fewshot, "gen_kwargs": e.gen_kwargs,
+                "instruction_formats": list(e.instruction_formats), "training": self.training,
+                "lora": self.lora}
 
     def resolve(self, path: str | None) -> Path | None:
         """A path from the spec, relative to the spec's folder."""
@@ -113,10 +150,13 @@ class RunSpec:
                     out.append(name)
         return [s for s in SETS if s in out]  # registry order
 
+    def formats(self, set_name: str) -> tuple[str, ...]:
+        """The formats a set is evaluated in: `instruction_formats` for the six instruction-tuning sets (those with
+        lm-eval's harness prompt), `formats` for the others."""
+        return self.evaluate.instruction_formats if get_set(set_name).harness else self.evaluate.formats
+
     def tasks(self, train: str) -> list[str]:
-        # `harness` exists for the instruction-tuning sets only; the other sets are run in the other formats.
-        return [task_name(s, f) for s in self.eval_sets(train) for f in self.evaluate.formats
-                if f in get_set(s).formats]
+        return [task_name(s, f) for s in self.eval_sets(train) for f in self.formats(s)]
 
 
 def _sets_of(item: str, trains: tuple[str, ...]) -> list[str]:
@@ -131,55 +171,6 @@ def _sets_of(item: str, trains: tuple[str, ...]) -> list[str]:
     return [get_set(item).name]
 
 
-def _build(cls, data, where: str):
-    """`cls(**data)`, every value checked against the field's type (`_typed`); one-line errors name the key."""
-    if data is None:
-        return cls()
-    if not isinstance(data, dict):
-        raise AmuroError(f"{where} must be a mapping, got {_shown(data)}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)} - {"path"}
-    unknown = sorted(set(data) - names, key=str)
-    if unknown:
-        raise AmuroError(f"{where}: unknown key {unknown[0]!r}{did_you_mean(unknown[0], names)}; "
-                         f"known: {', '.join(sorted(names))}")
-    return cls(**{k: _typed(v, hints[k], f"{where}: {k}") for k, v in data.items()})
-
-
-def _typed(value, hint, where: str):
-    """`value` as the type `hint` says (lists become tuples), or a one-line error. Knows the hints of this module:
-    str, int, float, bool, dict, tuple[X, ...], X | None, int | str, and the nested dataclasses."""
-    if dataclasses.is_dataclass(hint):
-        return value if isinstance(value, hint) else _build(hint, value, where)
-    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
-    if value is None and type(None) in options:
-        return None
-    for option in options:
-        if typing.get_origin(option) is tuple:
-            (item,) = {a for a in typing.get_args(option) if a is not Ellipsis}
-            if isinstance(value, (list, tuple)):
-                return tuple(_typed(v, item, f"{where}[{i}]") for i, v in enumerate(value))
-        elif option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        elif option in (str, int, bool, dict) and isinstance(value, option) and \
-                not (option is int and isinstance(value, bool)):  # `true` is not a number
-            return value
-    wanted = " or ".join(_type_name(o) for o in options)
-    raise AmuroError(f"{where} must be {wanted}, got {_shown(value)}")
-
-
-def _type_name(hint) -> str:
-    if typing.get_origin(hint) is tuple:
-        item = typing.get_args(hint)[0]
-        return "a list of " + {str: "strings", int: "integers"}.get(item, _type_name(item))
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "a mapping",
-            type(None): "null"}.get(hint, getattr(hint, "__name__", str(hint)))
-
-
-def _shown(value) -> str:
-    return f"{type(value).__name__} {value!r:.60}"
-
-
 def parse_spec(data: dict, path: Path | None = None) -> RunSpec:
     """A RunSpec from a spec's YAML data, every key and value checked (so `--dry-run` rejects what a run would)."""
     where = str(path) if path else "run spec"
@@ -188,10 +179,26 @@ def parse_spec(data: dict, path: Path | None = None) -> RunSpec:
     for key in ("model", "checkpoints"):
         if key not in data:
             raise AmuroError(f"{where}: missing key {key!r}")
-    spec = _build(RunSpec, {"name": path.stem if path else "run", **data}, where)
+    spec = build(RunSpec, {"name": path.stem if path else "run", **data}, where)
     spec = dataclasses.replace(spec, path=path)
+    try:
+        spec = with_profile(spec)
+    except AmuroError as e:
+        raise AmuroError(f"{where}: {e}") from None
     _check(spec, where)
     return spec
+
+
+def with_profile(spec: RunSpec) -> RunSpec:
+    """The spec with every knob it leaves unset taken from its profile (the spec's own values win)."""
+    p, e = get_profile(spec.profile), spec.evaluate
+    model = e.model or p.model
+    model_args = {"dtype": p.dtype, **({"tokenprob": p.tokenprob} if model == "amuro-hf" else {}), **e.model_args}
+    evaluate = dataclasses.replace(
+        e, model=model, model_args=model_args, fewshot=e.fewshot or p.fewshot,
+        gen_kwargs=p.gen_kwargs if e.gen_kwargs is None else e.gen_kwargs,
+        instruction_formats=p.instruction_formats if e.instruction_formats is None else e.instruction_formats)
+    return dataclasses.replace(spec, evaluate=evaluate, training={**p.training, **spec.training})
 
 
 def _check(spec: RunSpec, where: str) -> None:
@@ -208,6 +215,16 @@ def _check_names(spec: RunSpec) -> None:
             raise AmuroError(f"set {t!r} has no training split; training sets: {trainable}")
     for fmt in spec.evaluate.formats:
         check_format(fmt)
+        if fmt not in FORMATS:
+            raise AmuroError(f"evaluate: formats: {fmt!r} exists only for the instruction-tuning sets; list it in "
+                             "evaluate: instruction_formats")
+    for fmt in spec.evaluate.instruction_formats:
+        check_format(fmt, next(n for n, s in SETS.items() if s.harness))
+    for method in spec.methods:
+        if method not in METHODS:
+            raise AmuroError(f"methods: unknown method {method!r}; known: {', '.join(METHODS)}")
+    if spec.evaluate.fewshot not in FEWSHOT_MODES:
+        raise AmuroError(f"evaluate: fewshot {spec.evaluate.fewshot!r} is not one of {', '.join(FEWSHOT_MODES)}")
     for item in (*spec.evaluate.base, *spec.evaluate.finetuned):
         if item not in ROLES:
             get_set(item)
@@ -231,6 +248,10 @@ def _check_names(spec: RunSpec) -> None:
         from amuro.train.sft import check_overrides  # imports TRL: only when there are overrides to check
 
         check_overrides(spec.training, spec.train, "training")
+    if spec.lora:
+        from amuro.train.sft import check_overrides
+
+        check_overrides(spec.lora, spec.train, "lora")
 
 
 def _at_least(value, low: int, where: str) -> None:
