@@ -98,11 +98,13 @@ def _demo(args) -> None:
     from amuro.demo.run import DemoConfig, run_demo
 
     config = DemoConfig(pretrain_steps=args.pretrain_steps, checkpoints=args.checkpoints,
-                        train_examples=args.train_examples, eval_examples=args.eval_examples)
+                        train_examples=args.train_examples, eval_examples=args.eval_examples, naming=args.naming)
     run_demo(args.out, resume=args.resume, config=config)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from amuro.demo.pretrain import NAMINGS
+
     parser = argparse.ArgumentParser(prog="amuro", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("tiny-model", help="build a tiny OlmoForCausalLM and tokenizer, offline")
@@ -148,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoints", type=int, default=4, help="pre-training checkpoints to fine-tune and evaluate")
     p.add_argument("--train-examples", type=int, default=1000, help="fine-tuning examples per training set")
     p.add_argument("--eval-examples", type=int, default=60, help="documents per evaluation task")
+    p.add_argument("--naming", choices=tuple(NAMINGS), default="olmo",
+                   help="publish the checkpoints under this family's branch names (default: olmo)")
     p.set_defaults(func=_demo)
     return parser
 

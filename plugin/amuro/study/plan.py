@@ -13,7 +13,7 @@ job leaves, under the sweep's output folder:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from amuro.study.checkpoints import Checkpoint, list_revisions, select
@@ -79,8 +79,11 @@ def default_out(spec: RunSpec) -> Path:
 def checkpoints(spec: RunSpec) -> list[Checkpoint]:
     c = spec.checkpoints
     names = list_revisions(spec.model, spec.resolve(c.revisions_file))
-    return select(spec.model, names, revisions=list(c.revisions), steps=list(c.steps), uniform=c.uniform,
-                  final=c.final)
+    chosen = select(spec.model, names, revisions=list(c.revisions), steps=list(c.steps), uniform=c.uniform,
+                    final=c.final)
+    if c.tokens_per_step:  # names without tokens (Pythia, SmolLM2): step x the run's batch in tokens
+        chosen = [ck if ck.tokens is not None else replace(ck, tokens=ck.step * c.tokens_per_step) for ck in chosen]
+    return chosen
 
 
 def plan(spec: RunSpec) -> list[ModelJob]:

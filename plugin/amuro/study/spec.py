@@ -9,6 +9,7 @@ checkpoints:                       # any mix; each checkpoint once, in step orde
   uniform: 5                       #   N evenly spaced over the discovered revisions, first and last included
   final: true                      #   the `main` revision (the final model), at the last step
   revisions_file: olmo1b.txt       #   stands in for the Hub's branch list when it is unreachable
+  tokens_per_step: null            #   tokens of one step, for names that carry none (Pythia, SmolLM2: 2097152)
 train: [xsum, socialiqa, mnli, paws, tulu]
 evaluate:
   formats: [default, io, instruct]
@@ -16,11 +17,13 @@ evaluate:
   finetuned: [in_domain, ood, cross_task]   # roles relative to each model's training set
   num_fewshot: 4
   limit: null                      # lm-eval --limit (documents per task), for smoke runs
-  model: hf                        # lm-eval model type (hf, or amuro-hf for tokenprob=paper)
+  model: hf                        # lm-eval model type: hf, amuro-hf (tokenprob=paper), vllm (prefix caching on)
   model_args: {dtype: bfloat16}    # extra lm-eval model_args
   batch_size: auto
   device: null                     # default: cuda where there is a GPU, else cpu
   cache: false                     # lm-eval's request cache, one database per model and revision
+  completion_loss: 0               # N > 0: also score each BASE checkpoint's loss on N fixed examples of each
+                                   #   training set's completions (amuro.study.measures; base_measures.csv)
 training: {}                       # overrides passed to training/sft.py, e.g. {learning_rate: 1e-5}
 launcher:
   kind: local                      # local (sequential) | slurm (submitit, one job per cell)
@@ -57,6 +60,7 @@ class CheckpointSelection:
     uniform: int | None = None
     final: bool = False
     revisions_file: str | None = None
+    tokens_per_step: int | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ class EvalPlan:
     batch_size: int | str = "auto"
     device: str | None = None  # default: cuda where there is a GPU, else cpu
     cache: bool = False
+    completion_loss: int = 0
 
 
 @dataclass(frozen=True)
