@@ -42,6 +42,7 @@ def draw_figures(t, fig: Path) -> dict[str, str | None]:
         "format_sensitivity": lambda: F.format_sensitivity(t["format_sensitivity"], fig / "format_sensitivity.png",
                                                            evals=TRAINING_SETS),
         "format_spread": lambda: F.format_spread(t["format_spread"], fig / "format_spread.png"),
+        "signal": lambda: F.signal(t.signal, fig / "signal.png"),
     }
     figs = {key: make() for key, make in tqdm(plots.items(), desc="figures", unit="figure")}
     for key, path in figs.items():  # a figure without data this time must not survive from an earlier run
@@ -53,9 +54,10 @@ def draw_figures(t, fig: Path) -> dict[str, str | None]:
 def write_report(results, out, groups: dict | None = None, num_fewshot: int | None = None, seed: int = 0) -> Path:
     from amuro.files import write_atomic
     from amuro.report import markdown, tables
+    from amuro.study.measures import read_measures
     from amuro.study.results import read_results
 
-    t = tables.build(read_results(results), groups, num_fewshot, seed)
+    t = tables.build(read_results(results), groups, num_fewshot, seed, measures=read_measures(results))
     out = Path(out)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)

@@ -314,3 +314,60 @@ def format_spread(spread, path) -> str | None:
     ax.set_title("Format sensitivity: spread between prompt formats,\nmean over in-domain sets")
     ax.legend(loc="best")
     return _save(plt, fig, path)
+
+
+def signal(sig: dict, path) -> str | None:
+    """"Is more pre-training still paying off?" (amuro.report.signal). Per group: mean fine-tuned and BASE score (dots), their isotonic fits (lines), the gain (bars), the plateau
+    step and its 95% CI (shaded); last panel: each measure's rank correlation with the gain, 95% CIs."""
+    import pandas as pd
+
+    from amuro.report.signal import MEASURES
+
+    curves, plat, corr = (sig["frames"][k] for k in ("signal_curves", "signal_plateaus", "signal_correlations"))
+    curves = curves[curves["level"] == "group"]
+    groups = list(dict.fromkeys(curves["group"]))
+    if not groups:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(groups) + 1, figsize=(4.6 * (len(groups) + 1), 3.9), squeeze=False)
+    for ax, group in zip(axes[0], groups):
+        c = curves[curves["group"] == group]
+        for quantity, color, label in (("finetuned", FT_COLOR, "fine-tuned"), ("base", BASE_COLOR, "BASE")):
+            q = c[c["quantity"] == quantity]
+            ax.plot(q["step"], q["mean"], "o", ms=4, color=color, label=f"{label} (mean over pairs)")
+            ax.plot(q["step"], q["fit"], "-", color=color, lw=1.5, label=f"{label}, isotonic fit")
+        gain = c[c["quantity"] == "gain"]
+        ax.plot(gain["step"], gain["mean"], ":", marker="s", ms=3, color="#55A868", label="gain (fine-tuned - BASE)")
+        row = plat[(plat["level"] == "group") & (plat["group"] == group) & (plat["quantity"] == "finetuned")]
+        if len(row) and pd.notna(row["plateau_step"].iloc[0]):
+            r = row.iloc[0]
+            ax.axvline(r["plateau_step"], color=FT_COLOR, ls="--", lw=1, label="plateau of the fine-tuned score")
+            lo, hi = r["ci_low"], r["ci_high"] if pd.notna(r["ci_high"]) else c["step"].max()
+            if pd.notna(lo):
+                ax.axvspan(lo, hi, color=FT_COLOR, alpha=0.12, lw=0)
+        ax.set_title(f"{group}\n({int(row['n_pairs'].iloc[0]) if len(row) else 0} pairs)")
+        ax.set_ylabel("score (0-1)")
+        _step_axis(ax, c["step"])
+        ax.legend(loc="best", fontsize=6.5)
+    ax = axes[0][-1]
+    target = "gain" if corr.loc[corr["target"] == "gain", "rho"].notna().any() else "finetuned"
+    g = corr[corr["target"] == target]
+    measures = [m for m in MEASURES if g.loc[g["measure"] == m, "rho"].notna().any()]
+    colors = plt_colors(len(groups))
+    width = 0.8 / len(groups)
+    for j, group in enumerate(groups):
+        s = g[g["group"] == group].set_index("measure").reindex(measures)
+        xs = np.arange(len(measures)) + (j - (len(groups) - 1) / 2) * width
+        err = np.nan_to_num(np.abs(np.vstack([s["rho"] - s["ci_low"], s["ci_high"] - s["rho"]])))
+        ax.bar(xs, s["rho"].fillna(0), width, yerr=err, capsize=3, color=colors[j], label=group)
+    ax.set_xticks(np.arange(len(measures)))
+    ax.set_xticklabels([m.replace("_", " ") for m in measures], rotation=20)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_ylim(-1.05, 1.05)
+    what = "the gain" if target == "gain" else "the fine-tuned score"
+    ax.set_ylabel(f"Spearman rho with {what} at the same checkpoint")
+    ax.set_title(f"Which BASE measure tracks {what}?\n(mean over pairs, 95% bootstrap CI)")
+    ax.legend(loc="best", fontsize=7)
+    fig.suptitle(f"Is more pre-training still paying off? (plateau: the fit rises < {sig['summary']['threshold']:g} "
+                 f"per {sig['summary']['unit_steps']:,} steps)", fontsize=11)
+    return _save(plt, fig, path, rect=(0, 0, 1, 0.95))

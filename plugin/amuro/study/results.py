@@ -15,6 +15,13 @@ Written by the sweep (`rows_from_lm_eval`, `append_rows`), read by `amuro report
     stderr       its standard error (may be empty)
     n            documents scored (int, may be empty)
     source       (written by the sweep) the lm-eval JSON a row comes from, relative to the sweep's folder
+
+Beside it, a sweep with `evaluate: {completion_loss: N}` writes base_measures.csv, the BASE checkpoints' own
+measures (`amuro.study.measures`), which `amuro report` reads from the same folder for its "Is more pre-training
+still paying off?" section: model, revision, step, tokens (the BASE checkpoint), train (the training set whose
+completions were scored), measure (`completion_loss`), value (nats per completion byte, mean over the N fixed
+examples), n. They are not rows of this table: the fine-tuning sets they score (Tulu among them) are not
+evaluation sets, and a measure is not an lm-eval metric.
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from amuro.errors import AmuroError
 from amuro.files import remove, write_atomic
+from amuro.study.backends import evaluate_arguments
+from amuro.study.measures import catch_up, measure
 from amuro.study.plan import Layout, ModelJob, default_out, describe, plan
 from amuro.study.results import append_rows, rows_from_lm_eval
 from amuro.study.spec import RunSpec
@@ -48,6 +50,7 @@ class Sweep:
         self.out.mkdir(parents=True, exist_ok=True)
         # Rows of jobs a killed sweep evaluated but did not write yet: one rewrite of results.csv for all.
         append_rows(self.layout.results, [row for j in jobs if self.layout.evaluated(j) for row in self.rows(j)])
+        catch_up(self, jobs)  # amuro.study.measures: opt-in BASE measures of jobs evaluated before they were on
         pending = [j for j in jobs if not self.layout.evaluated(j)]
         if self.spec.launcher.kind == "slurm":
             from amuro.study.slurm import run_on_slurm
@@ -65,6 +68,7 @@ class Sweep:
             self.train(job)
         if not self.layout.evaluated(job):
             self.evaluate(job)
+        measure(self, job)  # amuro.study.measures: the opt-in BASE measures (evaluate.completion_loss)
         append_rows(self.layout.results, self.rows(job))
         if job.finetuned and not self.spec.keep_weights:
             for path in self.layout.model_dir(job).iterdir():
@@ -116,29 +120,23 @@ class Sweep:
     def evaluate(self, job: ModelJob) -> None:
         """All the job's tasks in one `simple_evaluate`: the model is loaded once."""
         import lm_eval
-        import torch
         from lm_eval.utils import handle_non_serializable
 
         import amuro
 
-        plan, args = self.spec.evaluate, self.load_args(job)
-        cache = None
-        if plan.cache:  # lm-eval's request cache is keyed by request only: one database per model and revision
-            cache = str(self.layout.cache(job))
-            Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        kwargs = evaluate_arguments(self, job)  # amuro.study.backends: the call for hf, amuro-hf or vllm
+        if kwargs["use_cache"]:  # lm-eval's request cache is keyed by request only: one per model and revision
+            Path(kwargs["use_cache"]).parent.mkdir(parents=True, exist_ok=True)
         # lm-eval warns, for every task with a custom dataset loader, that custom kwargs exist: noise here.
         task_logger = logging.getLogger("lm_eval.api.task")
         if not any(isinstance(f, _NotCustomKwargsWarning) for f in task_logger.filters):
             task_logger.addFilter(_NotCustomKwargsWarning())
-        manager = amuro.task_manager(include_defaults=False, metadata=dict(args))
-        results = lm_eval.simple_evaluate(
-            model=plan.model, model_args=args, tasks=list(job.tasks), num_fewshot=plan.num_fewshot,
-            limit=plan.limit, batch_size=plan.batch_size, task_manager=manager, use_cache=cache,
-            device=plan.device or ("cuda" if torch.cuda.is_available() else "cpu"), verbosity="WARNING")
+        manager = amuro.task_manager(include_defaults=False, metadata=kwargs.pop("metadata"))
+        results = lm_eval.simple_evaluate(**kwargs, task_manager=manager)
         results.pop("samples", None)
         ckpt = job.checkpoint
         results["amuro"] = {"model": ckpt.model, "revision": ckpt.revision, "step": ckpt.step, "tokens": ckpt.tokens,
-                            "train": job.train, "model_args": args}
+                            "train": job.train, "model_args": kwargs["model_args"]}
         write_atomic(self.layout.result_json(job), json.dumps(results, indent=1, default=handle_non_serializable))
 
     def rows(self, job: ModelJob) -> list[dict]:
