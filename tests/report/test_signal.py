@@ -28,6 +28,10 @@ def test_plateau_is_the_first_checkpoint_from_which_every_later_rise_is_below_th
     close = np.array([1000, 342_000, 738_000, 738_020], dtype=float)
     assert S.plateau_index(close, np.array([0.1, 0.5, 0.5, 0.5001]), 0.005, 100_000) == 1
     assert list(S.isotonic([0.1, 0.3, 0.2, 0.4])) == pytest.approx([0.1, 0.25, 0.25, 0.4])
+    rows = np.random.default_rng(1).normal(size=(50, 8))  # the vectorised fit is scipy's, row by row
+    from scipy.optimize import isotonic_regression
+
+    assert np.allclose(S.isotonic(rows), [isotonic_regression(r).x for r in rows])
     assert S.unit_steps([5, 100, 400]) == 100 and S.unit_steps([1000, 738020]) == 100_000
 
 

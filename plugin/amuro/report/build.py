@@ -17,6 +17,7 @@ def draw_figures(t, fig: Path) -> dict[str, str | None]:
     from tqdm.auto import tqdm
 
     from amuro.report import figures as F
+    from amuro.report import signal
     from amuro.tasks.registry import TRAINING_SETS
 
     pairs = figure_pairs()
@@ -42,7 +43,7 @@ def draw_figures(t, fig: Path) -> dict[str, str | None]:
         "format_sensitivity": lambda: F.format_sensitivity(t["format_sensitivity"], fig / "format_sensitivity.png",
                                                            evals=TRAINING_SETS),
         "format_spread": lambda: F.format_spread(t["format_spread"], fig / "format_spread.png"),
-        "signal": lambda: F.signal(t.signal, fig / "signal.png"),
+        "signal": lambda: signal.figure(t.signal, fig / "signal.png"),
     }
     figs = {key: make() for key, make in tqdm(plots.items(), desc="figures", unit="figure")}
     for key, path in figs.items():  # a figure without data this time must not survive from an earlier run
