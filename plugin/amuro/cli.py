@@ -5,6 +5,7 @@
     amuro prompt mnli instruct [-n 2]                  # rendered prompts and targets (AMURO_DATA_DIR or the Hub)
     amuro report RESULTS.csv --out DIR                 # MRC, fine-tuning gain, transfer, formats, figures
     amuro sweep SPEC [--dry-run] [--model M] [--out DIR]  # checkpoints x training sets -> results.csv
+    amuro sweep SPEC --watch [--interval S]            # ... and every checkpoint a running pre-training publishes
     amuro configs [NAME]                               # shipped run specs and DeepSpeed/accelerate configs
     amuro demo [--out DIR] [--resume]                  # the whole study on a tiny model, offline, in minutes
 """
@@ -74,6 +75,11 @@ def _sweep(args) -> None:
         spec = replace(spec, model=args.model)
     if args.keep_weights is not None:
         spec = replace(spec, keep_weights=args.keep_weights)
+    if args.watch:
+        from amuro.study.watch import watch
+
+        watch(spec, args.out, args.interval)
+        return
     Sweep(spec, args.out).run(dry_run=args.dry_run)
 
 
@@ -139,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: runs/<name>/ beside the spec)")
     p.add_argument("--keep-weights", action=argparse.BooleanOptionalAction, default=None,
                    help="keep fine-tuned weights after evaluation (default: the spec's keep_weights)")
+    p.add_argument("--watch", action="store_true",
+                   help="keep polling the model's revisions; run every new checkpoint and refresh the report")
+    p.add_argument("--interval", type=float, default=60.0, help="seconds between polls with --watch (default 60)")
     p.set_defaults(func=_sweep)
     p = sub.add_parser("configs", help="list the shipped run specs and DeepSpeed/accelerate configs, or print one's path")
     p.add_argument("name", nargs="?", help="a config name (zero2, accelerate_1gpu, olmo1b_paper, ...)")

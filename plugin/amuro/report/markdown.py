@@ -63,11 +63,12 @@ def _signal_section(t: Tables, figs: dict) -> list[str]:
                           ("share of replicates without plateau", "p_no_plateau", "score"),
                           ("rise / unit after it", "rise_after", "num"), ("pairs", "n_pairs", "s"),
                           ("checkpoints", "n_steps", "s")]), "",
-          "Per pair: `tables/signal_plateaus.csv`; curves and fits: `tables/signal_curves.csv`.", "",
-          _table([r for r in sig["correlations"] if r["n_pairs"]],
-                 [("group", "group", "s"), ("BASE measure", "measure", "s"), ("vs", "target", "s"),
-                  ("Spearman rho", "rho", "num"), ("95% CI low", "ci_low", "num"), ("95% CI high", "ci_high", "num"),
-                  ("pairs", "n_pairs", "s"), ("cells", "n_cells", "s")]), ""]
+          "Per pair: `tables/signal_plateaus.csv`; curves and fits: `tables/signal_curves.csv`.", ""]
+    corr = [r for r in sig["correlations"] if r["n_pairs"]]
+    L += [_table(corr, [("group", "group", "s"), ("BASE measure", "measure", "s"), ("vs", "target", "s"),
+                        ("Spearman rho", "rho", "num"), ("95% CI low", "ci_low", "num"),
+                        ("95% CI high", "ci_high", "num"), ("pairs", "n_pairs", "s"), ("cells", "n_cells", "s")])
+          if corr else "_(no rank correlations: a pair needs 4 checkpoints with varying scores)_", ""]
     if "completion_loss" not in sig["measures_available"]:
         L += ["The BASE model's loss on the fine-tuning sets' completions was not measured (run spec: "
               "`evaluate: {completion_loss: 200}`).", ""]

@@ -154,8 +154,10 @@ def build(df: pd.DataFrame, groups: dict, measures: pd.DataFrame | None = None, 
 
 
 def _steps(lo, hi) -> str:
-    hi_text = f"{hi:,}" if hi is not None else "not yet"
-    return f"{lo:,}-{hi_text}" if lo is not None else "-"
+    """A plateau CI in words: a missing high bound means some replicates found no plateau at all."""
+    if lo is None:
+        return "-"
+    return f"{lo:,} to {hi:,}" if hi is not None else f"{lo:,} to none yet"
 
 
 def findings(summary: dict) -> list[str]:
@@ -191,7 +193,8 @@ def findings(summary: dict) -> list[str]:
                 text += ", negative partly by construction: the gain is fine-tuned minus BASE"
         else:
             text += ". No BASE measure tracks the gain reliably here (every CI includes 0, or too few checkpoints)"
-        out.append(f"**{g}** ({r['n_pairs']} pairs): {text}.")
+        few = f", only {r['n_steps']} checkpoints: read with care" if r["n_steps"] < 5 else ""
+        out.append(f"**{g}** ({r['n_pairs']} pairs{few}): {text}.")
     return out
 
 
