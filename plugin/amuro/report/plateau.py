@@ -79,12 +79,10 @@ def pair_cells(a: pd.DataFrame, pairs, fmt: str = "default") -> pd.DataFrame:
 
 
 def _matrix(c: pd.DataFrame, pairs, column: str, steps) -> np.ndarray:
-    """pairs x steps; one row per listed pair that has data (a pair listed twice, the paper's SciQ, weighs
-    twice)."""
-    rows = [c[(c["eval"] == d) & (c["train"] == t)].set_index("step")[column].reindex(steps).to_numpy(float)
-            for d, t in pairs]
-    rows = [r for r in rows if np.isfinite(r).any()] if column in ("finetuned", "base") else rows
-    return np.vstack(rows) if rows else np.full((0, len(steps)), np.nan)
+    """pairs x steps, NaN where a pair lacks a step; one row per listed pair (a pair listed twice, the paper's
+    SciQ, weighs twice)."""
+    return np.vstack([c[(c["eval"] == d) & (c["train"] == t)].set_index("step")[column].reindex(steps)
+                      .to_numpy(float) for d, t in pairs])
 
 
 def _plateau(steps, x, values, threshold, unit):

@@ -51,8 +51,8 @@ import numpy as np
 import pandas as pd
 
 from amuro.report.cells import PAPER_SLOPE_STEP, analysed
-from amuro.report.plateau import (FIT, PAPER_UNIT, THRESHOLD, nanmean, isotonic, pair_cells,  # noqa: F401
-                                  plateau_index, plateaus, unit_steps)
+from amuro.report.plateau import (FIT, PAPER_UNIT, THRESHOLD, isotonic, nanmean, pair_cells,  # noqa: F401
+                                  plateau_index, plateaus, unit_steps)  # isotonic, plateau_index: the API too
 from amuro.report.stats import jsonable
 from amuro.study.results import BASE
 
@@ -109,7 +109,7 @@ def correlations(mc: pd.DataFrame, groups: dict, n_resamples: int = 1000, seed: 
                     pick = rng.integers(0, len(s), (n_resamples, len(s)))
                     boot.append(_rank_corr(m[pick], y[pick]))
                     cells += len(s)
-                rho = float(nanmean(np.array(point, dtype=float)[:, None])[0]) if point else math.nan
+                rho = float(nanmean(np.array(point, dtype=float))) if point else math.nan
                 lo = hi = math.nan
                 if boot:
                     means = nanmean(np.vstack(boot))
