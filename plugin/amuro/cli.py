@@ -5,6 +5,7 @@
     amuro prompt mnli instruct [-n 2]                  # rendered prompts and targets (AMURO_DATA_DIR or the Hub)
     amuro report RESULTS.csv --out DIR                 # MRC, fine-tuning gain, transfer, formats, figures
     amuro sweep SPEC [--dry-run] [--model M] [--out DIR]  # checkpoints x training sets -> results.csv
+    amuro sweep SPEC --watch [--interval S]            # ... and every checkpoint a running pre-training publishes
     amuro configs [NAME]                               # shipped run specs and DeepSpeed/accelerate configs
     amuro demo [--out DIR] [--resume]                  # the whole study on a tiny model, offline, in minutes
 """
@@ -78,6 +79,11 @@ def _sweep(args) -> None:
         spec = replace(spec, model=args.model)
     if args.keep_weights is not None:
         spec = replace(spec, keep_weights=args.keep_weights)
+    if args.watch:
+        from amuro.study.watch import watch
+
+        watch(spec, args.out, args.interval)
+        return
     Sweep(spec, args.out).run(dry_run=args.dry_run, force=args.force)
 
 
@@ -102,11 +108,13 @@ def _demo(args) -> None:
     from amuro.demo.run import DemoConfig, run_demo
 
     config = DemoConfig(pretrain_steps=args.pretrain_steps, checkpoints=args.checkpoints,
-                        train_examples=args.train_examples, eval_examples=args.eval_examples)
+                        train_examples=args.train_examples, eval_examples=args.eval_examples, naming=args.naming)
     run_demo(args.out, resume=args.resume, config=config)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from amuro.demo.pretrain import NAMINGS
+
     parser = argparse.ArgumentParser(prog="amuro", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("tiny-model", help="build a tiny OlmoForCausalLM and tokenizer, offline")
@@ -144,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-weights", action=argparse.BooleanOptionalAction, default=None,
                    help="keep fine-tuned weights after evaluation (default: the spec's keep_weights)")
     p.add_argument("--force", action="store_true", help="write into --out even if it holds files amuro did not write")
+    p.add_argument("--watch", action="store_true",
+                   help="keep polling the model's revisions; run every new checkpoint and refresh the report")
+    p.add_argument("--interval", type=float, default=60.0, help="seconds between polls with --watch (default 60)")
     p.set_defaults(func=_sweep)
     p = sub.add_parser("configs", help="list the shipped run specs and DeepSpeed/accelerate configs, or print one's path")
     p.add_argument("name", nargs="?", help="a config name (zero2, accelerate_1gpu, olmo1b_paper, ...)")
@@ -155,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoints", type=int, default=4, help="pre-training checkpoints to fine-tune and evaluate")
     p.add_argument("--train-examples", type=int, default=1000, help="fine-tuning examples per training set")
     p.add_argument("--eval-examples", type=int, default=60, help="documents per evaluation task")
+    p.add_argument("--naming", choices=tuple(NAMINGS), default="olmo",
+                   help="publish the checkpoints under this family's branch names (default: olmo)")
     p.set_defaults(func=_demo)
     return parser
 

@@ -33,6 +33,15 @@ def redact(text: str) -> str:
     return _SECRET_ARG.sub(rf"\1{REDACTED}", text)
 
 
+def redact_folder(folder: str | os.PathLike) -> None:
+    """Redact every text file under `folder` that another library wrote (lm-eval's outputs, W&B's run files)."""
+    for path in Path(folder).rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".jsonl", ".yaml", ".yml", ".txt", ".log", ".md"):
+            text = path.read_text(errors="replace")
+            if redact(text) != text:
+                write_atomic(path, text)
+
+
 def claim_folder(path: str | os.PathLike, force: bool = False) -> Path:
     """Make `path` an output folder of amuro's. A path that is a file, or a folder with files that amuro did not
     write there (no `.amuro` marker), is refused in one line unless `force`."""

@@ -75,3 +75,10 @@ def test_a_local_folder_lists_its_revisions(tmp_path):
 def test_an_unreachable_hub_is_a_one_line_error():
     with pytest.raises(AmuroError, match="cannot list the revisions of allenai/OLMo-1B-hf .*revisions_file"):
         list_revisions(OLMO)
+
+
+def test_smollm2_names_parse_and_tokens_come_from_the_spec():
+    assert parse_revision("step-125000") == {"step": 125000, "tokens": None, "trajectory": ""}
+    names = ["main", "step-125000", "step-250000", "step-375000"]
+    assert [c.step for c in select("HuggingFaceTB/SmolLM2-1.7B-intermediate-checkpoints", names, uniform=2)] == [
+        125000, 375000]

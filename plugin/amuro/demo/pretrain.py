@@ -1,24 +1,41 @@
-"""Pre-train a tiny OLMo from scratch and publish its intermediate checkpoints the way OLMo does: one
-`step<N>-tokens<T>K` folder per checkpoint (model + tokenizer) and a `revisions.txt` listing them, which is
-what `amuro sweep` reads as a local model's revisions. Used by `amuro demo`.
+"""Pre-train a tiny OLMo from scratch and publish its intermediate checkpoints as a model family does: one folder
+per checkpoint (model + tokenizer), named in the family's style (`NAMINGS`: OLMo's `step<N>-tokens<T>K` by
+default), and a `revisions.txt` listing them, which is what `amuro sweep` reads as a local model's revisions.
+revisions.txt grows as training goes: a name is added once its folder is complete, so `amuro sweep --watch` can
+follow a run that is still training. Used by `amuro demo` and the watch-mode test.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from amuro.errors import AmuroError, did_you_mean
+from amuro.files import write_atomic
 from amuro.study.checkpoints import REVISIONS_FILE
 
+# How each family names its checkpoint branches (amuro.study.checkpoints parses every one), at toy scale: tokens
+# in thousands (K) where the family's names carry tokens at all.
+NAMINGS = {
+    "olmo": "step{step}-tokens{ktokens}K",  # allenai/OLMo-1B-hf: step738000-tokens3094B
+    "olmo2": "stage1-step{step}-tokens{ktokens}K",  # allenai/OLMo-2-0425-1B: stage1-step10000-tokens21B
+    "pythia": "step{step}",  # EleutherAI/pythia-160m: step143000
+    "smollm2": "step-{step}",  # HuggingFaceTB/SmolLM2-1.7B-intermediate-checkpoints: step-125000
+}
 
-def revision_name(step: int, tokens: int) -> str:
-    return f"step{step}-tokens{tokens // 1000}K"
+
+def revision_name(step: int, tokens: int, naming: str = "olmo") -> str:
+    if naming not in NAMINGS:
+        raise AmuroError(f"unknown checkpoint naming {naming!r}{did_you_mean(naming, list(NAMINGS))}; "
+                         f"known: {', '.join(NAMINGS)}")
+    return NAMINGS[naming].format(step=step, ktokens=tokens // 1000)
 
 
 def pretrain(out: str | Path, texts: list[str], *, steps: int, checkpoint_steps: list[int], batch_size: int = 8,
              seq_len: int = 128, learning_rate: float = 3e-3, hidden_size: int = 64, num_layers: int = 2,
-             vocab_size: int = 1000, seed: int = 0) -> list[str]:
+             vocab_size: int = 1000, seed: int = 0, naming: str = "olmo") -> list[str]:
     """Causal-LM pre-training with transformers' Trainer on `texts` (packed into `seq_len` blocks, EOS between
-    documents); saves the model at each of `checkpoint_steps`. Returns the revision names, in step order."""
+    documents); publishes the model at each of `checkpoint_steps`, named in `naming`'s style. Returns the revision
+    names, in step order."""
     import datasets
     from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForLanguageModeling, Trainer,
                               TrainerCallback, TrainingArguments)
@@ -33,13 +50,17 @@ def pretrain(out: str | Path, texts: list[str], *, steps: int, checkpoint_steps:
     model = AutoModelForCausalLM.from_pretrained(init)
     ids = [i for text in texts for i in tokenizer(text).input_ids + [tokenizer.eos_token_id]]
     blocks = [ids[i:i + seq_len] for i in range(0, len(ids) - seq_len + 1, seq_len)]
-    names = {step: revision_name(step, step * batch_size * seq_len) for step in sorted(checkpoint_steps)}
+    names = {step: revision_name(step, step * batch_size * seq_len, naming) for step in sorted(checkpoint_steps)}
+    published = []
 
     class PublishCheckpoints(TrainerCallback):
         def on_step_end(self, args, state, control, model=None, **kwargs):
             if state.global_step in names:
-                model.save_pretrained(out / names[state.global_step])
-                tokenizer.save_pretrained(out / names[state.global_step])
+                name = names[state.global_step]
+                model.save_pretrained(out / name)
+                tokenizer.save_pretrained(out / name)
+                published.append(name)  # listed only once its folder is complete
+                write_atomic(out / REVISIONS_FILE, "".join(f"{n}\n" for n in published))
 
     args = TrainingArguments(
         output_dir=str(out / "trainer"), max_steps=steps, per_device_train_batch_size=batch_size,
@@ -50,5 +71,4 @@ def pretrain(out: str | Path, texts: list[str], *, steps: int, checkpoint_steps:
                       data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
                       callbacks=[PublishCheckpoints()])
     trainer.train()
-    (out / REVISIONS_FILE).write_text("".join(f"{name}\n" for name in names.values()))  # written last: done
     return list(names.values())

@@ -37,6 +37,7 @@ class DemoConfig:
     eval_examples: int = 60
     hidden_size: int = 128
     seed: int = 0
+    naming: str = "olmo"  # the family whose checkpoint names the tiny model publishes (amuro.demo.pretrain.NAMINGS)
 
     def checkpoint_steps(self) -> list[int]:
         """Roughly log-spaced, ending at the last step: early checkpoints are where a model changes most."""
@@ -70,16 +71,20 @@ def run_demo(out: str | Path = "demo", resume: bool = False, config: DemoConfig 
     _stage(2, f"pre-training a tiny OLMo for {config.pretrain_steps} steps, checkpoints at "
               f"{config.checkpoint_steps()}")
     model = out / "model"
-    if not (model / REVISIONS_FILE).is_file():  # written last: without it the run was interrupted, start over
+    listed = (model / REVISIONS_FILE).read_text().split() if (model / REVISIONS_FILE).is_file() else []
+    if len(listed) < len(config.checkpoint_steps()):  # revisions.txt grows per checkpoint: short = interrupted
         shutil.rmtree(model, ignore_errors=True)
         pretrain(model, pretraining_corpus(config.corpus_documents, config.seed), steps=config.pretrain_steps,
-                 checkpoint_steps=config.checkpoint_steps(), hidden_size=config.hidden_size, seed=config.seed)
+                 checkpoint_steps=config.checkpoint_steps(), hidden_size=config.hidden_size, seed=config.seed,
+                 naming=config.naming)
     else:
         print("  done earlier: " + " ".join((model / REVISIONS_FILE).read_text().split()))
 
     _stage(3, "the sweep: base evaluation, fine-tuning, evaluation of every model (amuro sweep demo)")
     spec = load_spec(find("runs", "demo"))
-    spec = replace(spec, model=str(model), checkpoints=replace(spec.checkpoints, uniform=config.checkpoints),
+    # tokens_per_step: the pre-training batch (8 blocks of 128 tokens), for namings that carry no tokens
+    spec = replace(spec, model=str(model), checkpoints=replace(spec.checkpoints, uniform=config.checkpoints,
+                                                               tokens_per_step=8 * 128),
                    training={**spec.training, "max_examples": config.train_examples},
                    evaluate=replace(spec.evaluate, limit=config.eval_examples))
     results = Sweep(spec, out / "sweep").run()

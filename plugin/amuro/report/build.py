@@ -17,6 +17,7 @@ def draw_figures(t, fig: Path) -> dict[str, str | None]:
     from tqdm.auto import tqdm
 
     from amuro.report import figures as F
+    from amuro.report import signal
     from amuro.tasks.registry import TRAINING_SETS
 
     pairs = figure_pairs()
@@ -42,6 +43,7 @@ def draw_figures(t, fig: Path) -> dict[str, str | None]:
         "format_sensitivity": lambda: F.format_sensitivity(t["format_sensitivity"], fig / "format_sensitivity.png",
                                                            evals=TRAINING_SETS),
         "format_spread": lambda: F.format_spread(t["format_spread"], fig / "format_spread.png"),
+        "signal": lambda: signal.figure(t.signal, fig / "signal.png"),
     }
     figs = {key: make() for key, make in tqdm(plots.items(), desc="figures", unit="figure")}
     for key, path in figs.items():  # a figure without data this time must not survive from an earlier run
@@ -54,9 +56,10 @@ def write_report(results, out, groups: dict | None = None, num_fewshot: int | No
                  force: bool = False) -> Path:
     from amuro.files import claim_folder, write_atomic
     from amuro.report import markdown, tables
+    from amuro.study.measures import read_measures
     from amuro.study.results import read_results
 
-    t = tables.build(read_results(results), groups, num_fewshot, seed)
+    t = tables.build(read_results(results), groups, num_fewshot, seed, measures=read_measures(results))
     out = claim_folder(out, force=force)  # never over a report.md that amuro did not write
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)

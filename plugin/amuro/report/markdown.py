@@ -41,6 +41,40 @@ def _img(figs, key, alt) -> str:
 
 
 
+def _signal_section(t: Tables, figs: dict) -> list[str]:
+    """"Is more pre-training still paying off?" (amuro.report.signal, which documents the method)."""
+    from amuro.report.signal import findings
+
+    sig = t.signal["summary"]
+    groups = [r for r in sig["plateaus"] if r["level"] == "group"]
+    L = ["## Is more pre-training still paying off?", "",
+         f"Per group of (eval, train) pairs, default format: the fine-tuned and BASE scores against the checkpoint "
+         f"step, fitted by isotonic regression (the best non-decreasing curve). The plateau step is the first "
+         f"checkpoint from which the fit rises by less than {sig['threshold']:g} score points (0-1 scale) per "
+         f"{sig['unit_steps']:,} steps to every later checkpoint; its 95% CI comes from {sig['n_resamples']:,} "
+         "seeded bootstrap replicates over cells (pairs resampled, scores drawn within their standard errors). "
+         "Below, the Spearman correlation across checkpoints between measures of the BASE checkpoint and the "
+         "fine-tuned score and gain at the same checkpoint (mean over pairs, 95% bootstrap CI over checkpoints).", ""]
+    if not groups:
+        return L + ["_(no fine-tuned cells of these groups in the table)_", ""]
+    L += [f"- {line}" for line in findings(sig)] + [""]
+    L += [_table(groups, [("group", "group", "s"), ("score", "quantity", "s"), ("plateau step", "plateau_step", "s"),
+                          ("95% CI low", "ci_low", "s"), ("95% CI high", "ci_high", "s"),
+                          ("share of replicates without plateau", "p_no_plateau", "score"),
+                          ("rise / unit after it", "rise_after", "num"), ("pairs", "n_pairs", "s"),
+                          ("checkpoints", "n_steps", "s")]), "",
+          "Per pair: `tables/signal_plateaus.csv`; curves and fits: `tables/signal_curves.csv`.", ""]
+    corr = [r for r in sig["correlations"] if r["n_pairs"]]
+    L += [_table(corr, [("group", "group", "s"), ("BASE measure", "measure", "s"), ("vs", "target", "s"),
+                        ("Spearman rho", "rho", "num"), ("95% CI low", "ci_low", "num"),
+                        ("95% CI high", "ci_high", "num"), ("pairs", "n_pairs", "s"), ("cells", "n_cells", "s")])
+          if corr else "_(no rank correlations: a pair needs 4 checkpoints with varying scores)_", ""]
+    if "completion_loss" not in sig["measures_available"]:
+        L += ["The BASE model's loss on the fine-tuning sets' completions was not measured (run spec: "
+              "`evaluate: {completion_loss: 200}`).", ""]
+    return L + [_img(figs, "signal", "is more pre-training still paying off")]
+
+
 def render(results: Path, t: Tables, figs: dict) -> str:
     """report.md: the input, then each finding's tables and figures, then the skipped cells."""
     info, summary, groups, paper_groups = t.info, t.summary(), t.groups, t.paper_groups
@@ -103,6 +137,8 @@ def render(results: Path, t: Tables, figs: dict) -> str:
           _img(figs, "base_curves", "BASE model curves"),
           "Fine-tuning gain of the in-domain (eval, train) pairs, grouped this way:", "",
           _table(_records(gain_auto), gain_cols), "", _img(figs, "ft_gain_auto", "fine-tuning gain, data's groups")]
+
+    L += _signal_section(t, figs)
 
     L += ["## Out-of-domain transfer (Fig. 7 / Fig. 10)", "",
           "Each training set scored on its out-of-domain sets (registry `ood_for`), default format, over all "

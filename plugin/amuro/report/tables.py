@@ -10,6 +10,7 @@ import pandas as pd
 
 from amuro.errors import AmuroError
 from amuro.report import analysis as A
+from amuro.report import signal as S
 from amuro.report.stats import jsonable
 from amuro.tasks.registry import INSTRUCTION_TUNING
 
@@ -28,6 +29,7 @@ class Tables:
     paper_groups: bool  # whether they are the paper's
     mrc: dict  # direction -> amuro.report.analysis.mrc
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    signal: dict = field(default_factory=dict)  # amuro.report.signal.build: "Is more pre-training still paying off?"
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         return self.frames[name]
@@ -44,11 +46,14 @@ class Tables:
             "ood_transfer": f["ood_by_family"].to_dict("records"),
             "format_spread": f["format_spread"].to_dict("records"),
             "input": self.info,
+            "signal": self.signal.get("summary"),
         })
 
 
-def build(df: pd.DataFrame, groups: dict | None = None, num_fewshot: int | None = None, seed: int = 0) -> Tables:
-    """All the report's tables from a results table (validated and reduced here, once)."""
+def build(df: pd.DataFrame, groups: dict | None = None, num_fewshot: int | None = None, seed: int = 0,
+          measures: pd.DataFrame | None = None) -> Tables:
+    """All the report's tables from a results table (validated and reduced here, once); `measures`: the sweep's
+    base_measures.csv (`amuro.study.measures.read_measures`), for the signal's completion loss."""
     a = A.analysed(df, num_fewshot)
     paper_groups = groups is None
     groups = A.PAPER_GROUPS if groups is None else groups
@@ -73,8 +78,10 @@ def build(df: pd.DataFrame, groups: dict | None = None, num_fewshot: int | None 
         "base_curves": A.base_curves(a, "default", num_fewshot),
         "changes": A.changes(a, num_fewshot),
     }
+    signal = S.build(a, groups, measures, num_fewshot, seed)
+    frames.update(signal["frames"])
     return Tables(a=a, info=A.input_summary(df, num_fewshot), groups=dict(groups), paper_groups=paper_groups,
-                  mrc={d: A.mrc(a, d, num_fewshot, seed) for d in A.MRC_PAIRS}, frames=frames)
+                  mrc={d: A.mrc(a, d, num_fewshot, seed) for d in A.MRC_PAIRS}, frames=frames, signal=signal)
 
 
 def figure_pairs() -> dict[str, list[tuple[str, str]]]:

@@ -5,6 +5,9 @@ Model families publish checkpoints as Hub branches whose names carry the step (a
 - OLMo-2 (`allenai/OLMo-2-0425-1B`):      `stage1-step1000000-tokens2098B` (stage 2 annealing runs:
                                           `stage2-ingredient1-step11931-tokens50B`)
 - Pythia (`EleutherAI/pythia-1b`):        `step143000`
+- SmolLM2 (`HuggingFaceTB/SmolLM2-1.7B-intermediate-checkpoints`): `step-125000` (the final model is the separate
+                                          repo `HuggingFaceTB/SmolLM2-1.7B`; this repo's `main` holds no weights)
+Names without tokens (Pythia, SmolLM2) get them from the run spec's `checkpoints.tokens_per_step` when it is set.
 Revisions are always names read from the repo's branch list (or a revisions file standing in for it), never built
 by string formatting: rounding in the token counts (`tokens3094B` vs `tokens3095B`) makes formatted names miss.
 A local model folder holds one sub-folder per revision (what `amuro demo` writes) and a `revisions.txt` listing them.
@@ -26,6 +29,7 @@ _PATTERNS = (  # (family, regex); the first that matches a whole name wins
     ("olmo2", re.compile(r"stage(?P<stage>\d+)-(?:ingredient(?P<ingredient>\d+)-)?step(?P<step>\d+)"
                          r"(?:-tokens(?P<tokens>\d+)(?P<unit>[KMBT]))?")),
     ("pythia", re.compile(r"step(?P<step>\d+)")),
+    ("smollm2", re.compile(r"step-(?P<step>\d+)")),
 )
 
 

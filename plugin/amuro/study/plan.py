@@ -1,12 +1,13 @@
 """What a sweep will do: the models to train and evaluate, and where each one's files go.
 
 A *job* is one model of the sweep: a checkpoint as it is (`train == "base"`), or the checkpoint fine-tuned on one
-training set. (The report's *cells*, step x training set x evaluation set x format, are a different thing.) Each
+training set by one method (full or LoRA; `<train>` below reads `<train>-lora` for LoRA). (The report's *cells*, step x training set x evaluation set x format, are a different thing.) Each
 job leaves, under the sweep's output folder:
 
     models/<revision>/<train>/        the fine-tuned model and its run_card.json (weights deleted after evaluation
                                       when the spec says keep_weights: false; the run card stays)
-    lm_eval/<revision>/<train>.json   lm-eval's results for all the job's tasks (one model load per job)
+    lm_eval/<revision>/<train>.json   lm-eval's results for all the job's tasks (one model load per job);
+    lm_eval/<revision>/<train>/       lm-eval's own outputs (results_*.json, samples_*.jsonl, W&B) on request
     logs/<revision>/<train>.log       the training log
     locks/<revision>/<train>.lock     held while a sweep works on the job: concurrent sweeps split the jobs
     sweep.log                         one line per finished stage of a job (pid, time): what ran, where, when
@@ -15,7 +16,7 @@ job leaves, under the sweep's output folder:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from amuro.study.checkpoints import Checkpoint, list_revisions, select
@@ -31,10 +32,16 @@ class ModelJob:
     checkpoint: Checkpoint
     train: str  # BASE, or the training set the checkpoint is fine-tuned on
     tasks: tuple[str, ...]
+    method: str = "full"  # full | lora (a BASE job is not fine-tuned: full)
+
+    @property
+    def key(self) -> str:
+        """The job's name within its checkpoint: `mnli`, `mnli-lora`, `base`."""
+        return self.train if self.method == "full" else f"{self.train}-{self.method}"
 
     @property
     def name(self) -> str:
-        return f"{self.checkpoint.revision}/{self.train}"
+        return f"{self.checkpoint.revision}/{self.key}"
 
     @property
     def finetuned(self) -> bool:
@@ -52,23 +59,27 @@ class Layout:
         return self.out / RESULTS
 
     def model_dir(self, job: ModelJob) -> Path:
-        return self.out / "models" / job.checkpoint.revision / job.train
+        return self.out / "models" / job.checkpoint.revision / job.key
 
     def result_json(self, job: ModelJob) -> Path:
-        return self.out / "lm_eval" / job.checkpoint.revision / f"{job.train}.json"
+        return self.out / "lm_eval" / job.checkpoint.revision / f"{job.key}.json"
+
+    def lm_eval_dir(self, job: ModelJob) -> Path:
+        """lm-eval's own outputs (EvaluationTracker results and samples, W&B run), when the spec asks for them."""
+        return self.out / "lm_eval" / job.checkpoint.revision / job.key
 
     def log(self, job: ModelJob) -> Path:
-        return self.out / "logs" / job.checkpoint.revision / f"{job.train}.log"
+        return self.out / "logs" / job.checkpoint.revision / f"{job.key}.log"
 
     def lock(self, job: ModelJob) -> Path:
-        return self.out / "locks" / job.checkpoint.revision / f"{job.train}.lock"
+        return self.out / "locks" / job.checkpoint.revision / f"{job.key}.lock"
 
     @property
     def events(self) -> Path:
         return self.out / "sweep.log"
 
     def cache(self, job: ModelJob) -> Path:
-        return self.out / "cache" / job.checkpoint.revision / job.train
+        return self.out / "cache" / job.checkpoint.revision / job.key
 
     def trained(self, job: ModelJob) -> bool:
         return not job.finetuned or (self.model_dir(job) / RUN_CARD).is_file()
@@ -93,14 +104,34 @@ def default_out(spec: RunSpec) -> Path:
 def checkpoints(spec: RunSpec) -> list[Checkpoint]:
     c = spec.checkpoints
     names = list_revisions(spec.model, spec.resolve(c.revisions_file))
-    return select(spec.model, names, revisions=list(c.revisions), steps=list(c.steps), uniform=c.uniform,
-                  final=c.final)
+    chosen = select(spec.model, names, revisions=list(c.revisions), steps=list(c.steps), uniform=c.uniform,
+                    final=c.final)
+    if c.tokens_per_step:  # names without tokens (Pythia, SmolLM2): step x the run's batch in tokens
+        chosen = [ck if ck.tokens is not None else replace(ck, tokens=ck.step * c.tokens_per_step) for ck in chosen]
+    return chosen
 
 
 def plan(spec: RunSpec) -> list[ModelJob]:
-    """Every job of the spec: per checkpoint, the base model, then one fine-tuned model per training set."""
-    return [ModelJob(ckpt, train, tuple(spec.tasks(train)))
-            for ckpt in checkpoints(spec) for train in (BASE, *spec.train)]
+    """Every job of the spec: per checkpoint, the base model, then one fine-tuned model per training set and
+    method."""
+    return [job for ckpt in checkpoints(spec) for job in (
+        ModelJob(ckpt, BASE, tuple(spec.tasks(BASE))),
+        *(ModelJob(ckpt, train, tuple(spec.tasks(train)), method) for train in spec.train for method in spec.methods))]
+
+
+def settings(spec: RunSpec) -> list[str]:
+    """The knobs that decide the numbers, as the profile and the spec set them."""
+    from amuro.study.profiles import get_profile
+
+    e, t = spec.evaluate, spec.training
+    args = ", ".join(f"{k}={v}" for k, v in e.model_args.items() if k != "token")
+    return [f"profile {spec.profile}: {get_profile(spec.profile).summary}",
+            f"  evaluation: --model {e.model} ({args}), {e.num_fewshot}-shot, demonstrations {e.fewshot}, "
+            f"gen_kwargs {e.gen_kwargs or 'as the tasks set them'}; formats {', '.join(e.formats)}, "
+            f"instruction-tuning sets {', '.join(e.instruction_formats)}",
+            f"  training: loss averaged {t.get('loss_averaging', 'per_token')}, "
+            f"{t.get('total_batch_size', 8)} examples per optimizer step on any number of processes"
+            + (f", overrides {dict((k, v) for k, v in t.items() if k != 'loss_averaging')}" if len(t) > 1 else "")]
 
 
 def describe(spec: RunSpec, jobs: list[ModelJob], layout: Layout) -> str:
@@ -109,8 +140,9 @@ def describe(spec: RunSpec, jobs: list[ModelJob], layout: Layout) -> str:
     done_t = sum(layout.trained(j) for j in trainings)
     done_e = sum(layout.evaluated(j) for j in jobs)
     n_ckpt = len({j.checkpoint.revision for j in jobs})
-    lines = [f"{spec.name}: {n_ckpt} checkpoints of {spec.model} x (base + {len(spec.train)} training sets) "
-             f"-> {layout.out}",
+    methods = f" x {len(spec.methods)} methods ({', '.join(spec.methods)})" if len(spec.methods) > 1 else ""
+    lines = [f"{spec.name}: {n_ckpt} checkpoints of {spec.model} x (base + {len(spec.train)} training sets{methods}) "
+             f"-> {layout.out}", *settings(spec),
              f"trainings: {len(trainings)} ({done_t} done, {len(trainings) - done_t} to run)",
              f"evaluations: {len(jobs)} ({done_e} done, {len(jobs) - done_e} to run), "
              f"{sum(len(j.tasks) for j in jobs)} lm-eval tasks in all"]

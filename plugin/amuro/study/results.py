@@ -15,6 +15,16 @@ Written by the sweep (`rows_from_lm_eval`, `append_rows`), read by `amuro report
     stderr       its standard error (may be empty)
     n            documents scored (int, may be empty)
     source       (written by the sweep) the lm-eval JSON a row comes from, relative to the sweep's folder
+    profile      (optional) the study profile of the sweep (paper | corrected); the JSON's amuro.provenance has
+                 every knob
+    method       (optional) full | lora: how the model was fine-tuned; missing in older tables = full
+
+Beside it, a sweep with `evaluate: {completion_loss: N}` writes base_measures.csv, the BASE checkpoints' own
+measures (`amuro.study.measures`), which `amuro report` reads from the same folder for its "Is more pre-training
+still paying off?" section: model, revision, step, tokens (the BASE checkpoint), train (the training set whose
+completions were scored), measure (`completion_loss`), value (nats per completion byte, mean over the N fixed
+examples), n. They are not rows of this table: the fine-tuning sets they score (Tulu among them) are not
+evaluation sets, and a measure is not an lm-eval metric.
 """
 
 from __future__ import annotations
@@ -31,7 +41,8 @@ if TYPE_CHECKING:
 
 COLUMNS = ("model", "revision", "step", "tokens", "train", "eval", "format", "num_fewshot", "metric", "value",
            "stderr", "n")
-KEY = ("model", "revision", "train", "eval", "format", "num_fewshot", "metric")  # one row per key
+KEY = ("model", "revision", "train", "method", "eval", "format", "num_fewshot", "metric")  # one row per key
+OPTIONAL = {"profile": "", "method": "full"}  # columns older tables lack, and what they mean there
 METRICS = ("acc", "acc_norm", "rougeL")
 BASE = "base"  # the `train` value of a model that was not fine-tuned
 METHODS = ("full", "lora")  # how a model was fine-tuned (the `method` column; BASE rows say full)
@@ -40,7 +51,7 @@ TRAINS = (BASE, *TRAINING_SETS, INSTRUCTION_TUNING)
 VALIDATED = "amuro_validated"  # DataFrame.attrs key
 _INTS, _OPTIONAL_INTS = ("step", "num_fewshot"), ("tokens", "n")
 _FLOATS, _OPTIONAL_FLOATS = ("value",), ("stderr",)
-_CHOICES = {"train": TRAINS, "eval": tuple(SETS), "format": ALL_FORMATS, "metric": METRICS}
+_CHOICES = {"train": TRAINS, "eval": tuple(SETS), "format": ALL_FORMATS, "metric": METRICS, "method": METHODS}
 
 
 def read_results(path) -> pd.DataFrame:
@@ -80,7 +91,10 @@ def validate(df: pd.DataFrame, source: str = "results table", first_line: int | 
         return series.astype("string").fillna("").str.strip()
 
     out = df.copy().reset_index(drop=True)
-    for col in ("model", "revision", "train", "eval", "format", "metric"):
+    for col, default in OPTIONAL.items():  # tables written before these columns existed
+        if col not in out.columns:
+            out[col] = default
+    for col in ("model", "revision", "train", "eval", "format", "metric", *OPTIONAL):
         out[col] = text(out[col]).astype(str)
     for col in _INTS + _OPTIONAL_INTS + _FLOATS + _OPTIONAL_FLOATS:
         if pd.api.types.is_numeric_dtype(out[col]):  # already typed (a DataFrame, or a second validation)
@@ -129,6 +143,7 @@ def rows_from_lm_eval(results: dict, source: str) -> list[dict]:
                 "value": metrics[f"{metric},none"],
                 "stderr": stderr if isinstance(stderr, (int, float)) else "",
                 "n": results["n-samples"][task]["effective"], "source": source,
+                "profile": meta.get("provenance", {}).get("profile", ""), "method": meta.get("method", "full"),
             })
     return rows
 
@@ -146,9 +161,12 @@ def append_rows(path: Path, rows: list[dict]) -> None:
     with open(path.with_name(path.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         old = list(csv.DictReader(open(path, newline=""))) if path.is_file() else []
-        merged = {tuple(str(r[k]) for k in KEY): r for r in old}
+        def key(row: dict) -> tuple:
+            return tuple(str(row.get(k, OPTIONAL.get(k, ""))) for k in KEY)
+
+        merged = {key(r): r for r in old}
         for row in rows:
-            merged[tuple(str(row[k]) for k in KEY)] = row
+            merged[key(row)] = row
         remove_stale_temporaries(path.parent, path.name)  # a killed rewrite's; we hold the writers' lock
         header = list(dict.fromkeys([*COLUMNS, *(c for r in merged.values() for c in r)]))
         text = io.StringIO()

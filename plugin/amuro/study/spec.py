@@ -9,6 +9,7 @@ checkpoints:                       # any mix; each checkpoint once, in step orde
   uniform: 5                       #   N evenly spaced over the discovered revisions, first and last included
   final: true                      #   the `main` revision (the final model), at the last step
   revisions_file: olmo1b.txt       #   stands in for the Hub's branch list when it is unreachable
+  tokens_per_step: null            #   tokens of one step, for names that carry none (Pythia, SmolLM2: 2097152)
 profile: corrected                 # paper | corrected (amuro.study.profiles): the defaults of the knobs marked (p)
 train: [xsum, socialiqa, mnli, paws, tulu]
 methods: [full]                    # full and/or lora: how each training set is fine-tuned
@@ -33,6 +34,8 @@ evaluate:
   wandb_args: {}                   #   --wandb_args (e.g. {project: amuro}; WANDB_MODE=offline works),
   hf_hub_log_args: {}              #   --hf_hub_log_args,
   seed: null                       #   --seed (random, numpy, torch and few-shot seeds)
+  completion_loss: 0               # N > 0: also score each BASE checkpoint's loss on N fixed examples of each
+                                   #   training set's completions (amuro.study.measures; base_measures.csv)
 training: {}                       # (p) flags of `python -m amuro.train.sft`, e.g. {learning_rate: 1e-5}
 lora: {}                           # extra flags for the lora method, e.g. {lora_r: 16, learning_rate: 2e-4}
 launcher:
@@ -72,6 +75,7 @@ class CheckpointSelection:
     uniform: int | None = None
     final: bool = False
     revisions_file: str | None = None
+    tokens_per_step: int | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ class EvalPlan:
     wandb_args: dict = field(default_factory=dict)
     hf_hub_log_args: dict = field(default_factory=dict)
     seed: int | None = None
+    completion_loss: int = 0
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from amuro.errors import AmuroError
 from amuro.files import claim_folder, fault_point, remove, remove_stale_temporaries, write_atomic
+from amuro.study.backends import evaluate_arguments
+from amuro.study.measures import catch_up, measure
 from amuro.study.plan import Layout, ModelJob, default_out, describe, plan
 from amuro.study.results import append_rows, rows_from_lm_eval
 from amuro.study.spec import RunSpec
@@ -52,6 +54,7 @@ class Sweep:
         claim_folder(self.out, force=force)
         # Rows of jobs a killed sweep evaluated but did not write yet: one rewrite of results.csv for all.
         append_rows(self.layout.results, [row for j in jobs if self.layout.evaluated(j) for row in self.rows(j)])
+        catch_up(self, jobs)  # amuro.study.measures: opt-in BASE measures of jobs evaluated before they were on
         todo = [j for j in jobs if not self.layout.evaluated(j) or self._keeps_weights_it_should_not(j)]
         if self.spec.launcher.kind == "slurm":
             from amuro.study.slurm import run_on_slurm
@@ -88,6 +91,7 @@ class Sweep:
                 self.evaluate(job)
                 self._event("evaluated", job)
                 fault_point("evaluated")
+            measure(self, job)  # amuro.study.measures: the opt-in BASE measures (evaluate.completion_loss)
             append_rows(self.layout.results, self.rows(job))
             fault_point("rows_written")
             if not self.spec.keep_weights:
@@ -129,7 +133,10 @@ class Sweep:
                 "--output_dir", str(self.layout.model_dir(job)), "--resume"]
         if "revision" in load:
             args += ["--model_revision", load["revision"]]
-        for key, value in self.spec.training.items():
+        overrides = {**self.spec.training, **(self.spec.lora if job.method == "lora" else {})}
+        if job.method == "lora":
+            args += ["--use_peft"]
+        for key, value in overrides.items():
             args += [f"--{key}", *cli_values(value)]
         return [*command, *target, *args]
 
@@ -153,29 +160,32 @@ class Sweep:
     def evaluate(self, job: ModelJob) -> None:
         """All the job's tasks in one `simple_evaluate`: the model is loaded once."""
         import lm_eval
-        import torch
         from lm_eval.utils import handle_non_serializable
 
         import amuro
 
-        plan, args = self.spec.evaluate, self.load_args(job)
-        cache = None
-        if plan.cache:  # lm-eval's request cache is keyed by request only: one database per model and revision
-            cache = str(self.layout.cache(job))
-            Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        kwargs = evaluate_arguments(self, job)  # amuro.study.backends: the call for hf, amuro-hf or vllm
+        if kwargs["use_cache"]:  # lm-eval's request cache is keyed by request only: one per model and revision
+            Path(kwargs["use_cache"]).parent.mkdir(parents=True, exist_ok=True)
         # lm-eval warns, for every task with a custom dataset loader, that custom kwargs exist: noise here.
         task_logger = logging.getLogger("lm_eval.api.task")
         if not any(isinstance(f, _NotCustomKwargsWarning) for f in task_logger.filters):
             task_logger.addFilter(_NotCustomKwargsWarning())
-        manager = amuro.task_manager(include_defaults=False, metadata=dict(args))
-        results = lm_eval.simple_evaluate(
-            model=plan.model, model_args=args, tasks=list(job.tasks), num_fewshot=plan.num_fewshot,
-            limit=plan.limit, batch_size=plan.batch_size, task_manager=manager, use_cache=cache,
-            device=plan.device or ("cuda" if torch.cuda.is_available() else "cpu"), verbosity="WARNING")
-        results.pop("samples", None)
+        manager = amuro.task_manager(include_defaults=False, metadata=kwargs.pop("metadata"))
+        plan, folder = self.spec.evaluate, self.layout.lm_eval_dir(job)
+        tracker = None
+        if plan.log_samples or plan.wandb_args or plan.hf_hub_log_args:  # lm-eval's own outputs, as its CLI writes
+            from lm_eval.loggers import EvaluationTracker
+
+            tracker = EvaluationTracker(**{"output_path": str(folder), **plan.hf_hub_log_args})
+        results = lm_eval.simple_evaluate(**kwargs, task_manager=manager, evaluation_tracker=tracker)
+        samples = results.pop("samples", None)
+        if tracker is not None:
+            lm_eval_outputs(results, samples, plan, tracker, folder, f"{self.spec.name}/{job.name}")
         ckpt = job.checkpoint
         results["amuro"] = {"model": ckpt.model, "revision": ckpt.revision, "step": ckpt.step, "tokens": ckpt.tokens,
-                            "train": job.train, "model_args": args}
+                            "train": job.train, "method": job.method, "model_args": kwargs["model_args"],
+                            "provenance": self.spec.provenance()}
         text = json.dumps(results, indent=1, default=handle_non_serializable)
         write_atomic(self.layout.result_json(job), self._portable(text))
 
@@ -193,6 +203,32 @@ class Sweep:
         """The results-table rows of an evaluated job, from its lm-eval JSON."""
         path = self.layout.result_json(job)
         return rows_from_lm_eval(json.loads(path.read_text()), source=str(path.relative_to(self.out)))
+
+
+def lm_eval_outputs(results: dict, samples: dict | None, plan, tracker, folder: Path, run_name: str) -> None:
+    """What `lm_eval --output_path --log_samples --wandb_args ...` leaves, written by lm-eval's own EvaluationTracker
+    (results_<date>.json, samples_<task>_<date>.jsonl) and W&B logger (its run folder under `folder` unless
+    wandb_args says `dir`); then the secrets lm-eval wrote are redacted."""
+    from amuro.files import redact, redact_folder
+
+    if plan.wandb_args:
+        from lm_eval.loggers import WandbLogger
+        from lm_eval.utils import handle_non_serializable
+
+        folder.mkdir(parents=True, exist_ok=True)
+        logger = WandbLogger({"dir": str(folder), "name": run_name, **plan.wandb_args})
+        logger.post_init(json.loads(redact(json.dumps(results, default=handle_non_serializable))))
+        logger.log_eval_result()
+        if plan.log_samples and samples:
+            logger.log_eval_samples(samples)
+        logger.run.finish()
+    tracker.save_results_aggregated(results=results, samples=samples if plan.log_samples else None)
+    if plan.log_samples and samples:
+        for task in results["configs"]:
+            tracker.save_results_samples(task_name=task, samples=samples[task])
+    if tracker.push_results_to_hub or tracker.push_samples_to_hub:
+        tracker.recreate_metadata_card()
+    redact_folder(folder)
 
 
 class _NotCustomKwargsWarning(logging.Filter):

@@ -1,0 +1,254 @@
+"""Is more pre-training still paying off? What a pre-training run can read from its own checkpoints.
+
+Two questions, each a function of a results table (the `amuro.study.results` schema, reduced once by
+`amuro.report.cells.analysed`), default format, per group of (eval, train) pairs (the fine-tuning-gain groups of
+the report) and per pair:
+
+1. **Where does the fine-tuned outcome plateau?** The fine-tuned score (and, beside it, the BASE score) against
+   the checkpoint step is fitted by isotonic regression: the least-squares non-decreasing curve. It assumes only
+   that more pre-training does not hurt, pools the noise of single evaluations, and is defined on as few as two
+   checkpoints, where a three-parameter saturating curve is not identifiable. The *plateau step* is the earliest
+   checkpoint (before the last) from which the fit rises by less than `threshold` score points (0-1 scale) per
+   `unit` steps to every later checkpoint: by default 0.005 per 100k steps (half a point of accuracy or Rouge-L,
+   the paper's slope unit);
+   a run whose last checkpoint is before step 100k uses the largest power of ten below it. OLMo-1B's `main`
+   counts as step 750,000 in the slopes, as in the authors' Table 6 (`PAPER_SLOPE_STEP`). When no checkpoint
+   qualifies, no plateau is visible yet: pre-training is still paying off. The CI is a seeded bootstrap
+   over cells: each replicate resamples the group's pairs and draws every cell's score from N(score, stderr²)
+   where lm-eval's stderr is known; the plateau step's 2.5% and 97.5% quantiles over the replicates are the 95%
+   CI (a bound of `None` means "no plateau yet" in that share of replicates).
+2. **Which base-model measure tracks the fine-tuned outcome?** Across the checkpoints of each pair, the Spearman
+   rank correlation between a measure of the BASE checkpoint i and the fine-tuned score and the fine-tuning gain
+   (fine-tuned - BASE) at i. Measures: `base` (BASE score on the set), `base_slope` (its change per `unit` steps
+   since the previous checkpoint), `format_spread` (max - min of the BASE score over the prompt formats) and
+   `completion_loss` (the BASE model's loss on the fine-tuning set's completions, from the sweep's
+   base_measures.csv, `amuro.study.measures`). A group's rho is the mean of its pairs' rhos (pairs with at least
+   4 checkpoints); its 95% CI resamples each pair's checkpoints with replacement. The gain contains -BASE, so a
+   negative rho of `base` with the gain is partly arithmetic; the report says so.
+
+summary.json's `signal` entry (`build(...)["summary"]`; scores on the 0-1 scale, steps as integers, NaN as null):
+
+    fit, threshold, unit_steps, n_resamples, seed   how the plateau is read (above)
+    measures_available   the measures with at least one value in this table
+    plateaus             one record per level ("group" | "pair"), group, eval and train ("" for a group),
+                         quantity ("finetuned" | "base"): plateau_step (null: none visible yet), ci_low, ci_high
+                         (null high bound: no plateau in more than 2.5% of the replicates), p_no_plateau,
+                         still_paying_off, rise_after (the fit's steepest average rise per unit steps from the
+                         plateau step to a later checkpoint; with no plateau, over the last segment), n_pairs,
+                         n_steps
+    correlations         one record per group, measure and target ("finetuned" | "gain"): rho, ci_low, ci_high,
+                         n_pairs (pairs with >= 4 checkpoints), n_cells
+    best_measure         group -> {measure, rho, ci_low, ci_high} of the measure tracking the gain best, or null
+The report's tables/ get signal_plateaus.csv, signal_curves.csv (means and fits per step), signal_cells.csv
+(each cell's scores and measures) and signal_correlations.csv.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from amuro.report.cells import PAPER_SLOPE_STEP, analysed
+from amuro.report.plateau import (FIT, PAPER_UNIT, THRESHOLD, isotonic, nanmean, pair_cells,  # noqa: F401
+                                  plateau_index, plateaus, unit_steps)  # isotonic, plateau_index: the API too
+from amuro.report.stats import jsonable
+from amuro.study.results import BASE
+
+MEASURES = ("base", "base_slope", "format_spread", "completion_loss")
+TARGETS = ("finetuned", "gain")
+MIN_CELLS = 4  # checkpoints a pair needs for a rank correlation
+
+
+def measure_cells(a: pd.DataFrame, c: pd.DataFrame, measures: pd.DataFrame | None = None,
+                  unit: int | None = None) -> pd.DataFrame:
+    """`pair_cells` plus the BASE measures of each cell's checkpoint (NaN where unknown)."""
+    out = c.copy()
+    unit = unit or (unit_steps(out["step"]) if len(out) else PAPER_UNIT)
+    out["x"] = [PAPER_SLOPE_STEP.get(int(s), int(s)) for s in out["step"]]
+    out = out.sort_values(["train", "eval", "step"])
+    grouped = out.groupby(["eval", "train"])
+    out["base_slope"] = grouped["base"].diff() / grouped["x"].diff() * unit
+    base_rows = a[a["train"] == BASE]
+    spread = base_rows.groupby(["eval", "step"])["value"].agg(lambda v: v.max() - v.min() if len(v) > 1 else np.nan)
+    out["format_spread"] = [spread.get((d, s), np.nan) for d, s in zip(out["eval"], out["step"])]
+    loss = {}
+    if measures is not None and len(measures):
+        m = measures[measures["measure"] == "completion_loss"]
+        loss = m.groupby(["train", "step"])["value"].mean().to_dict()
+    out["completion_loss"] = [loss.get((t, s), np.nan) for t, s in zip(out["train"], out["step"])]
+    return out.drop(columns="x").reset_index(drop=True)
+
+
+def _rank_corr(m: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Spearman rho of each row of m against the same row of t (ties averaged); NaN for constant rows."""
+    from scipy.stats import rankdata
+
+    rm, rt = rankdata(m, axis=-1), rankdata(t, axis=-1)
+    rm, rt = rm - rm.mean(axis=-1, keepdims=True), rt - rt.mean(axis=-1, keepdims=True)
+    with np.errstate(all="ignore"):
+        return (rm * rt).sum(axis=-1) / np.sqrt((rm ** 2).sum(axis=-1) * (rt ** 2).sum(axis=-1))
+
+
+def correlations(mc: pd.DataFrame, groups: dict, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per group, measure and target: the mean over the group's pairs of the pair's Spearman rho across its
+    checkpoints, with a 95% bootstrap CI (each pair's checkpoints resampled with replacement)."""
+    rows = []
+    for group, pairs in groups.items():
+        for measure in MEASURES:
+            for target in TARGETS:
+                rng = np.random.default_rng(seed)
+                point, boot, cells = [], [], 0
+                for d, t in dict.fromkeys(pairs):
+                    s = mc[(mc["eval"] == d) & (mc["train"] == t)][[measure, target]].dropna()
+                    if len(s) < MIN_CELLS:
+                        continue
+                    m, y = s[measure].to_numpy(float), s[target].to_numpy(float)
+                    point.append(float(_rank_corr(m, y)))
+                    pick = rng.integers(0, len(s), (n_resamples, len(s)))
+                    boot.append(_rank_corr(m[pick], y[pick]))
+                    cells += len(s)
+                rho = float(nanmean(np.array(point, dtype=float))) if point else math.nan
+                lo = hi = math.nan
+                if boot:
+                    means = nanmean(np.vstack(boot))
+                    if np.isfinite(means).any():
+                        lo, hi = (float(q) for q in np.nanquantile(means, [0.025, 0.975]))
+                rows.append({"group": group, "measure": measure, "target": target, "rho": rho, "ci_low": lo,
+                             "ci_high": hi, "n_pairs": int(np.isfinite(point).sum()), "n_cells": cells})
+    return pd.DataFrame(rows, columns=["group", "measure", "target", "rho", "ci_low", "ci_high", "n_pairs",
+                                       "n_cells"])
+
+
+def best_measures(corr: pd.DataFrame, target: str = "gain") -> dict:
+    """Per group: the measure whose rho with `target` is largest in size among those whose CI excludes 0, or
+    None."""
+    out = {}
+    for group, s in corr[corr["target"] == target].groupby("group", sort=False):
+        clear = s[(s["ci_low"] > 0) | (s["ci_high"] < 0)]
+        out[group] = None if clear.empty else clear.loc[clear["rho"].abs().idxmax()].to_dict()
+    return out
+
+
+def build(df: pd.DataFrame, groups: dict, measures: pd.DataFrame | None = None, num_fewshot: int | None = None,
+          seed: int = 0, threshold: float = THRESHOLD, unit: int | None = None, n_resamples: int = 1000) -> dict:
+    """Everything the report's section needs: {"frames": CSV tables, "summary": summary.json's `signal`}."""
+    a = analysed(df, num_fewshot)
+    pairs = [p for ps in groups.values() for p in ps]
+    c = pair_cells(a, pairs)
+    unit = unit or (unit_steps(a["step"]))
+    plateau, fits = plateaus(c, groups, threshold, unit, n_resamples, seed)
+    mc = measure_cells(a, c, measures, unit)
+    corr = correlations(mc, groups, n_resamples, seed)
+    summary = {
+        "fit": FIT, "threshold": threshold, "unit_steps": unit, "n_resamples": n_resamples, "seed": seed,
+        "measures_available": [m for m in MEASURES if mc[m].notna().any()] if len(mc) else [],
+        "plateaus": jsonable(plateau.to_dict("records")),
+        "correlations": jsonable(corr.to_dict("records")),
+        "best_measure": jsonable({g: (None if b is None else {k: b[k] for k in ("measure", "rho", "ci_low", "ci_high")})
+                                  for g, b in best_measures(corr).items()}),
+    }
+    return {"frames": {"signal_plateaus": plateau, "signal_curves": fits, "signal_cells": mc,
+                       "signal_correlations": corr}, "summary": summary}
+
+
+def _steps(lo, hi) -> str:
+    """A plateau CI in words: a missing high bound means some replicates found no plateau at all."""
+    if lo is None:
+        return "-"
+    return f"{lo:,} to {hi:,}" if hi is not None else f"{lo:,} to none yet"
+
+
+def findings(summary: dict) -> list[str]:
+    """One sentence per group for report.md: its plateau (with CI) or that none is visible, and the measure that
+    tracks the gain best."""
+    unit, threshold = summary["unit_steps"], summary["threshold"]
+    best = summary["best_measure"]
+    out = []
+    for r in summary["plateaus"]:
+        if r["level"] != "group" or r["quantity"] != "finetuned":
+            continue
+        g = r["group"]
+        base = next((b for b in summary["plateaus"] if b["level"] == "group" and b["group"] == g
+                     and b["quantity"] == "base"), None)
+        if r["plateau_step"] is not None:
+            text = (f"the fine-tuned score plateaus at step {r['plateau_step']:,} (95% CI {_steps(r['ci_low'], r['ci_high'])}"
+                    f"): from there on it rises by less than {threshold:g} per {unit:,} steps")
+        elif r["n_steps"] >= 2:
+            text = (f"no plateau is visible yet: the fine-tuned score still rises by {r['rise_after']:.3g} per "
+                    f"{unit:,} steps between the last two checkpoints (no plateau in {r['p_no_plateau']:.0%} of the "
+                    "bootstrap replicates), so more pre-training is still paying off")
+        else:
+            text = "one checkpoint only: no curve to read"
+        if base and base["plateau_step"] is not None:
+            text += f"; the BASE score plateaus at step {base['plateau_step']:,} ({_steps(base['ci_low'], base['ci_high'])})"
+        elif base and base["n_steps"] >= 2:
+            text += "; the BASE score shows no plateau yet"
+        b = best.get(g)
+        if b:
+            text += (f". The BASE measure that tracks the fine-tuning gain best: `{b['measure']}` (Spearman rho "
+                     f"{b['rho']:+.2f}, 95% CI {b['ci_low']:+.2f} to {b['ci_high']:+.2f})")
+            if b["measure"] == "base" and b["rho"] < 0:
+                text += ", negative partly by construction: the gain is fine-tuned minus BASE"
+        else:
+            text += ". No BASE measure tracks the gain reliably here (every CI includes 0, or too few checkpoints)"
+        few = f", only {r['n_steps']} checkpoints: read with care" if r["n_steps"] < 5 else ""
+        out.append(f"**{g}** ({r['n_pairs']} pairs{few}): {text}.")
+    return out
+
+
+def figure(sig: dict, path) -> str | None:
+    """figures/signal.png. Per group: mean fine-tuned and BASE score (dots), their isotonic fits (lines), the gain (bars), the plateau
+    step and its 95% CI (shaded); last panel: each measure's rank correlation with the gain, 95% CIs."""
+    # The look of every report figure (amuro.report.figures), whose helpers this reuses.
+    from amuro.report.figures import BASE_COLOR, FT_COLOR, _plt, _save, _step_axis, plt_colors
+
+    curves, plat, corr = (sig["frames"][k] for k in ("signal_curves", "signal_plateaus", "signal_correlations"))
+    curves = curves[curves["level"] == "group"]
+    groups = list(dict.fromkeys(curves["group"]))
+    if not groups:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(groups) + 1, figsize=(4.6 * (len(groups) + 1), 3.9), squeeze=False)
+    for ax, group in zip(axes[0], groups):
+        c = curves[curves["group"] == group]
+        for quantity, color, label in (("finetuned", FT_COLOR, "fine-tuned"), ("base", BASE_COLOR, "BASE")):
+            q = c[c["quantity"] == quantity]
+            ax.plot(q["step"], q["mean"], "o", ms=4, color=color, label=f"{label} (mean over pairs)")
+            ax.plot(q["step"], q["fit"], "-", color=color, lw=1.5, label=f"{label}, isotonic fit")
+        gain = c[c["quantity"] == "gain"]
+        ax.plot(gain["step"], gain["mean"], ":", marker="s", ms=3, color="#55A868", label="gain (fine-tuned - BASE)")
+        row = plat[(plat["level"] == "group") & (plat["group"] == group) & (plat["quantity"] == "finetuned")]
+        if len(row) and pd.notna(row["plateau_step"].iloc[0]):
+            r = row.iloc[0]
+            ax.axvline(r["plateau_step"], color=FT_COLOR, ls="--", lw=1, label="plateau of the fine-tuned score")
+            lo, hi = r["ci_low"], r["ci_high"] if pd.notna(r["ci_high"]) else c["step"].max()
+            if pd.notna(lo):
+                ax.axvspan(lo, hi, color=FT_COLOR, alpha=0.12, lw=0)
+        ax.set_title(f"{group}\n({int(row['n_pairs'].iloc[0]) if len(row) else 0} pairs)")
+        ax.set_ylabel("score (0-1)")
+        _step_axis(ax, c["step"])
+        ax.legend(loc="best", fontsize=6.5)
+    ax = axes[0][-1]
+    target = "gain" if corr.loc[corr["target"] == "gain", "rho"].notna().any() else "finetuned"
+    g = corr[corr["target"] == target]
+    measures = [m for m in MEASURES if g.loc[g["measure"] == m, "rho"].notna().any()]
+    colors = plt_colors(len(groups))
+    width = 0.8 / len(groups)
+    for j, group in enumerate(groups):
+        s = g[g["group"] == group].set_index("measure").reindex(measures)
+        xs = np.arange(len(measures)) + (j - (len(groups) - 1) / 2) * width
+        err = np.nan_to_num(np.abs(np.vstack([s["rho"] - s["ci_low"], s["ci_high"] - s["rho"]])))
+        ax.bar(xs, s["rho"].fillna(0), width, yerr=err, capsize=3, color=colors[j], label=group)
+    ax.set_xticks(np.arange(len(measures)))
+    ax.set_xticklabels([m.replace("_", " ") for m in measures], rotation=20)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_ylim(-1.05, 1.05)
+    what = "the gain" if target == "gain" else "the fine-tuned score"
+    ax.set_ylabel(f"Spearman rho with {what} at the same checkpoint")
+    ax.set_title(f"Which BASE measure tracks {what}?\n(mean over pairs, 95% bootstrap CI)")
+    ax.legend(loc="best", fontsize=7)
+    fig.suptitle(f"Is more pre-training still paying off? (plateau: the fit rises < {sig['summary']['threshold']:g} "
+                 f"per {sig['summary']['unit_steps']:,} steps)", fontsize=11)
+    return _save(plt, fig, path, rect=(0, 0, 1, 0.95))
