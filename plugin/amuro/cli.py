@@ -57,7 +57,8 @@ def _report(args) -> None:
     from amuro.report.tables import load_groups
 
     groups = load_groups(args.groups) if args.groups else None
-    path = write_report(args.results, args.out, groups=groups, num_fewshot=args.num_fewshot, seed=args.seed)
+    path = write_report(args.results, args.out, groups=groups, num_fewshot=args.num_fewshot, seed=args.seed,
+                        base_floor=args.base_floor)
     print(f"report written to {path}")
 
 
@@ -129,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="analyse this shot count (default: per set, the count most of its rows use)")
     p.add_argument("--groups", help='JSON {"group": [["eval", "train"], ...]} replacing the paper\'s Table 6 groups')
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--base-floor", type=float, default=None,
+                   help="note every ratio that rests on a BASE score below this (default 0.1, "
+                        "amuro.report.diagnostics.BASE_FLOOR): small BASE scores inflate ratios")
     p.set_defaults(func=_report)
     p = sub.add_parser("sweep", help="fine-tune and evaluate checkpoints as a run spec says; resumable")
     p.add_argument("spec", help="run spec YAML, or the name of a shipped one (tiny, demo, olmo1b_paper)")

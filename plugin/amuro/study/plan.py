@@ -9,6 +9,8 @@ job leaves, under the sweep's output folder:
     lm_eval/<revision>/<train>.json   lm-eval's results for all the job's tasks (one model load per job)
     logs/<revision>/<train>.log       the training log
     cache/<revision>/<train>*         lm-eval's request cache, when the spec asks for one
+
+and, for the whole sweep, results.csv and plan.json (the jobs and their tasks, failed jobs; for the report).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from amuro.study.spec import RunSpec
 from amuro.train import RUN_CARD
 
 RESULTS = "results.csv"
+PLAN = "plan.json"  # beside results.csv: what was meant to run, and what failed (amuro.study.diagnostics)
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,10 @@ class Layout:
     @property
     def results(self) -> Path:
         return self.out / RESULTS
+
+    @property
+    def plan(self) -> Path:
+        return self.out / PLAN
 
     def model_dir(self, job: ModelJob) -> Path:
         return self.out / "models" / job.checkpoint.revision / job.train

@@ -15,6 +15,8 @@ Written by the sweep (`rows_from_lm_eval`, `append_rows`), read by `amuro report
     stderr       its standard error (may be empty)
     n            documents scored (int, may be empty)
     source       (written by the sweep) the lm-eval JSON a row comes from, relative to the sweep's folder
+    predictions, empty_generations, examples
+                 (written by the sweep) what the model predicted: `amuro.study.diagnostics`
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from amuro.errors import AmuroError
 from amuro.files import write_atomic
+from amuro.study.diagnostics import diagnostic_columns
 from amuro.tasks.registry import FORMATS, INSTRUCTION_TUNING, SETS, TRAINING_SETS, parse_task_name
 
 if TYPE_CHECKING:
@@ -128,6 +131,7 @@ def rows_from_lm_eval(results: dict, source: str) -> list[dict]:
                 "value": metrics[f"{metric},none"],
                 "stderr": stderr if isinstance(stderr, (int, float)) else "",
                 "n": results["n-samples"][task]["effective"], "source": source,
+                **diagnostic_columns(meta.get("diagnostics", {}).get(task)),
             })
     return rows
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from amuro.errors import AmuroError
 from amuro.files import remove, write_atomic
+from amuro.study import diagnostics
 from amuro.study.plan import Layout, ModelJob, default_out, describe, plan
 from amuro.study.results import append_rows, rows_from_lm_eval
 from amuro.study.spec import RunSpec
@@ -46,6 +47,7 @@ class Sweep:
         if dry_run:
             return self.layout.results
         self.out.mkdir(parents=True, exist_ok=True)
+        diagnostics.write_plan(self.layout.plan, self.spec, jobs, self.layout.evaluated)
         # Rows of jobs a killed sweep evaluated but did not write yet: one rewrite of results.csv for all.
         append_rows(self.layout.results, [row for j in jobs if self.layout.evaluated(j) for row in self.rows(j)])
         pending = [j for j in jobs if not self.layout.evaluated(j)]
@@ -60,11 +62,17 @@ class Sweep:
         return self.layout.results
 
     def run_job(self, job: ModelJob) -> None:
-        """Train (if fine-tuned and not yet trained), evaluate, write the rows; each step skipped once done."""
-        if not self.layout.trained(job):
-            self.train(job)
-        if not self.layout.evaluated(job):
-            self.evaluate(job)
+        """Train (if fine-tuned and not yet trained), evaluate, write the rows; each step skipped once done. A
+        failure is noted in plan.json for the report, then raised."""
+        try:
+            if not self.layout.trained(job):
+                self.train(job)
+            if not self.layout.evaluated(job):
+                self.evaluate(job)
+        except Exception as e:
+            diagnostics.record_failure(self.layout.plan, job, e)
+            raise
+        diagnostics.record_failure(self.layout.plan, job, None)
         append_rows(self.layout.results, self.rows(job))
         if job.finetuned and not self.spec.keep_weights:
             for path in self.layout.model_dir(job).iterdir():
@@ -135,10 +143,11 @@ class Sweep:
             model=plan.model, model_args=args, tasks=list(job.tasks), num_fewshot=plan.num_fewshot,
             limit=plan.limit, batch_size=plan.batch_size, task_manager=manager, use_cache=cache,
             device=plan.device or ("cuda" if torch.cuda.is_available() else "cpu"), verbosity="WARNING")
-        results.pop("samples", None)
+        # The samples are too big to keep; what the report needs from them is kept in the `amuro` block.
+        found = diagnostics.diagnose(results.pop("samples", None) or {})
         ckpt = job.checkpoint
         results["amuro"] = {"model": ckpt.model, "revision": ckpt.revision, "step": ckpt.step, "tokens": ckpt.tokens,
-                            "train": job.train, "model_args": args}
+                            "train": job.train, "model_args": args, "diagnostics": found}
         write_atomic(self.layout.result_json(job), json.dumps(results, indent=1, default=handle_non_serializable))
 
     def rows(self, job: ModelJob) -> list[dict]:
