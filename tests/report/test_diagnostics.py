@@ -153,5 +153,18 @@ def test_report_md_opens_with_what_it_was_run_on_and_the_warning(tmp_path):
     assert run_on["spec"] == "demo" and run_on["documents_per_task"] == {"min": 24, "max": 24, "median": 24.0}
     assert len(run_on["warnings"]) == 2
     report = (tmp_path / "r" / "report.md").read_text()
+    assert "| stderr of gain | 2 stderr |" in report  # what the 2-standard-error rule compares
     assert "*Cross-task MRC: left, the mean ratio" in report and "rests on 3 of 12 expected cells (9 not in the " \
                                                                  "spec)" in report
+
+
+def test_a_pre_training_grouping_on_the_edge_of_the_rule_is_noted():
+    from amuro.report.analysis import FLAT, IMPROVES
+
+    pt = pd.DataFrame([
+        {"eval": "xsum", "group": FLAT, "gain": 0.0500, "headroom_share": 0.0946, "gain_stderr": 0.001},
+        {"eval": "cnn", "group": IMPROVES, "gain": 0.0210, "headroom_share": 0.3, "gain_stderr": 0.01},
+        {"eval": "mnli", "group": IMPROVES, "gain": 0.3000, "headroom_share": 0.5, "gain_stderr": 0.01}])
+    assert D.knife_edge(pt) == [
+        "xsum is on the edge of its group (base flat in pre-training): 9.46% of the headroom (threshold 10%)",
+        "cnn is on the edge of its group (base improves in pre-training): gain +0.0210 vs 2 standard errors 0.0200"]
