@@ -62,7 +62,7 @@ def _report(args) -> None:
 
     groups = load_groups(args.groups) if args.groups else None
     path = write_report(args.results, args.out, groups=groups, num_fewshot=args.num_fewshot, seed=args.seed,
-                        force=args.force)
+                        force=args.force, base_floor=args.base_floor)
     print(f"report written to {path}")
 
 
@@ -143,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--groups", help='JSON {"group": [["eval", "train"], ...]} replacing the paper\'s Table 6 groups')
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--force", action="store_true", help="write into --out even if it holds files amuro did not write")
+    p.add_argument("--base-floor", type=float, default=None,
+                   help="note every ratio that rests on a BASE score below this (default 0.1, "
+                        "amuro.report.diagnostics.BASE_FLOOR): small BASE scores inflate ratios")
     p.set_defaults(func=_report)
     p = sub.add_parser("sweep", help="fine-tune and evaluate checkpoints as a run spec says; resumable")
     p.add_argument("spec", help="run spec YAML, or the name of a shipped one (tiny, demo, olmo1b_paper)")

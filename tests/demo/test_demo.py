@@ -38,7 +38,13 @@ def test_reduced_demo_end_to_end_after_an_interruption(tmp_path):
     result = subprocess.run(demo(out, "--resume"), env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "done earlier: step5-tokens5K step100-tokens102K" in result.stdout  # pre-training was not redone
-    assert f"report: {out}/report/report.md" in result.stdout and "mnli  acc" in result.stdout
+    assert f"report: {out}/report/report.md" in result.stdout and "mnli  accuracy" in result.stdout
+    # The headline is at the last checkpoint and says what its numbers rest on.
+    assert "at the last checkpoint (step 100), default format, 24 documents per task" in result.stdout
+    assert "warning: synthetic data (amuro demo's seeded synthetic sets, seed 0)" in result.stdout
+    first_screen = (out / "report" / "report.md").read_text().splitlines()[:20]
+    assert "## What this was run on" in first_screen and any("**Spec**: `demo`" in ln for ln in first_screen)
+    assert any("Warning: these numbers cannot support" in ln for ln in first_screen)
 
     summary = json.loads((out / "report" / "summary.json").read_text())
     for direction in ("cls_to_gen", "gen_to_cls"):

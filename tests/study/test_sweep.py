@@ -46,8 +46,17 @@ def test_tiny_spec_end_to_end(reference, tiny_checkpoints):
 
     assert main(["report", str(reference / "results.csv"), "--out", str(reference / "report")]) == 0
     summary = json.loads((reference / "report" / "summary.json").read_text())
-    mrc = summary["mrc"]["cls_to_gen"]  # (xsum, mnli) and (socialiqa, mnli) at two steps; the paws cells missing
-    assert mrc["n"] + mrc["n_zero_base"] == 4 and mrc["n_missing"] == 4
+    mrc = summary["mrc"]["cls_to_gen"]  # (xsum, mnli) and (socialiqa, mnli) at two steps; paws was never trained
+    assert mrc["n"] + mrc["n_zero_base"] == 4 and mrc["n_not_in_spec"] == 4 and mrc["n_missing"] == 0
+    # What the report needs besides the scores: prediction counts, generations, the plan.
+    for row in table.itertuples():
+        if row.metric == "acc":
+            assert sum(json.loads(row.predictions).values()) == row.n == 4
+        else:
+            assert 0 <= int(row.empty_generations) <= 4 and len(json.loads(row.examples)) == 3
+    plan = json.loads((reference / "plan.json").read_text())
+    assert plan["spec"] == "tiny" and plan["failed"] == {} and len(plan["jobs"]) == 4
+    assert summary["run_on"]["data"]["source"] == "AMURO_DATA_DIR" and summary["run_on"]["spec"] == "tiny"
     assert {g["step"] for g in summary["ft_gain"]} == {100, 200}
     # A rerun skips every finished cell and leaves the table as it was.
     before = (reference / "results.csv").read_text()

@@ -101,29 +101,47 @@ def _stage(k: int, what: str) -> None:
 
 
 def _headline(results: Path, report: Path, summary: dict) -> None:
-    """The few numbers that tell the story, with where to read the rest."""
-    from amuro.report.analysis import cells
+    """The few numbers that tell the story, all at the last checkpoint, each with what it is and what it rests on;
+    then the report's warnings."""
+    from amuro.report import diagnostics as D
+    from amuro.report.analysis import MRC_PAIRS, analysed, cells, present
+    from amuro.study.results import BASE, read_results
 
-    from amuro.study.results import read_results
-
-    table = read_results(results)
-    last = int(table["step"].max())
+    a = analysed(read_results(results))
+    last = int(a["step"].max())
+    found = D.rows(a)
+    docs = summary["run_on"]["documents_per_task"]
     print(f"\nreport: {report}  (figures in {report.parent / 'figures'}, tables in {report.parent / 'tables'})")
-    print(f"at the last checkpoint (step {last}), default format, base -> fine-tuned on the same set:")
-    for d, t in (("mnli", "mnli"), ("rte", "mnli"), ("xsum", "xsum"), ("cnn", "xsum")):
-        c = cells(table, [(d, t)])
-        c = c[(c["step"] == last) & (c["status"] != "missing")]
+    print(f"at the last checkpoint (step {last}), default format"
+          + (f", {docs['min']} documents per task" if docs else "") + "; BASE -> fine-tuned:")
+    for kind, pairs in (("in-domain (the set it was fine-tuned on)", (("mnli", "mnli"), ("xsum", "xsum"))),
+                        ("out-of-domain (a related set)", (("rte", "mnli"), ("cnn", "xsum")))):
+        print(f"  {kind}:")
+        for d, t in pairs:
+            c = present(cells(a, [(d, t)]))
+            c = c[c["step"] == last]
+            if len(c):
+                const = [f"{who} predicts '{lab}' for every document"
+                         for who, train in (("BASE", BASE), ("fine-tuned", t))
+                         if (lab := D.constant_label(found.get((last, train, d, "default"))))]
+                print(f"    {d:<5} {D.METRIC_NAMES[a.loc[a['eval'] == d, 'metric'].iloc[0]]:<8} "
+                      f"{c['base'].iloc[0]:.3f} -> {c['finetuned'].iloc[0]:.3f}  fine-tuned on {t}"
+                      + (f"  ({'; '.join(const)})" if const else ""))
+    print(f"  cross-task, change ratio (fine-tuned - BASE) / BASE at step {last} (report: MRC over all checkpoints):")
+    for direction, pairs in MRC_PAIRS.items():
+        c = cells(a, pairs)
+        c = present(c[c["step"] == last])
         if len(c):
-            kind = "in-domain" if d == t else "out-of-domain"
-            metric = "acc" if d in ("mnli", "rte") else "Rouge-L"
-            print(f"  {d:<5} {metric:<7} {c['base'].iloc[0]:.3f} -> {c['finetuned'].iloc[0]:.3f}  "
-                  f"({kind}, fine-tuned on {t})")
-    for direction, m in summary["mrc"].items():
-        if m["n"]:
-            print(f"  cross-task MRC {direction}: {m['mean']:+.1%} over {m['n']} cells")
-    spread = {}
-    for row in summary["format_spread"]:
-        spread.setdefault(row["model"], []).append(row["mean_spread"])
+            ok = c[c["status"] == "ok"]
+            what = ", ".join(f"fine-tuned on {t}, scored on {d}"
+                             for d, t in dict.fromkeys(zip(c["eval"], c["train"])))
+            value = f"{ok['ratio'].mean():+.1%} over {len(ok)} cell(s)" if len(ok) else "no ratio (BASE 0)"
+            notes = D.cell_notes(c, a)
+            print(f"    {direction} ({what}): {value}" + "".join(f"\n      note: {n}" for n in notes))
+    spread = {r["model"]: r for r in summary["format_spread"] if r["step"] == last}
     if spread:
-        print("  spread between the three prompt formats: "
-              + ", ".join(f"{k} {sum(v) / len(v):.3f}" for k, v in spread.items()))
+        print(f"  spread between the three prompt formats at step {last} (max - min score, mean over "
+              f"{max(r['n_sets'] for r in spread.values())} in-domain sets): "
+              + ", ".join(f"{'BASE' if k == 'base' else k} {r['mean_spread']:.3f}" for k, r in spread.items()))
+    for w in summary["run_on"]["warnings"]:
+        print(f"warning: {w}")

@@ -15,6 +15,7 @@ import json
 import random
 from pathlib import Path
 
+from amuro.study.diagnostics import DATA_NOTE
 from amuro.tasks.registry import get_set
 
 NAMES = "Anna Ben Carla David Emma Frank Grace Henry Iris Jack Kate Leo Mia Noah Olga Paul".split()
@@ -123,4 +124,7 @@ def write_sets(root: str | Path, n_train: int, n_eval: int, seed: int = 0) -> Pa
             path = root / set_name / f"{split}.jsonl"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    # So that a sweep on this folder, and its report, say that the data is made up.
+    (root / DATA_NOTE).write_text(json.dumps({"synthetic": True, "what": f"amuro demo's seeded synthetic sets, "
+                                              f"seed {seed}"}) + "\n")
     return root

@@ -12,9 +12,9 @@ import pandas as pd
 
 from amuro.errors import AmuroError
 from amuro.report.cells import (  # noqa: F401  (re-exported: the analysis API in one namespace)
-    CLS_TRAIN, FLAT, GEN_TRAIN, IMPROVES, LEARNED_IN_FT, LEARNED_IN_PT, MRC_PAIRS, PAPER_GROUPS, PAPER_SLOPE_STEP,
-    analysed, cells, changes, cross_task_pairs, in_domain_pairs, input_summary, ood_pairs, primary_metric,
-    shots_by_set)
+    ABSENT, CLS_TRAIN, FLAT, GEN_TRAIN, IMPROVES, LEARNED_IN_FT, LEARNED_IN_PT, MRC_PAIRS, PAPER_GROUPS,
+    PAPER_SLOPE_STEP, OK, analysed, cells, changes, cross_task_pairs, in_domain_pairs, input_summary, ood_pairs,
+    present, primary_metric, shots_by_set, status_counts)
 from amuro.report.stats import bootstrap_ci, t_test_p
 from amuro.study.results import BASE
 from amuro.tasks.registry import SETS
@@ -30,15 +30,14 @@ def mrc(df: pd.DataFrame, direction: str, num_fewshot: int | None = None, seed: 
     if direction not in MRC_PAIRS:
         raise AmuroError(f"unknown MRC direction {direction!r}; known: {', '.join(MRC_PAIRS)}")
     c = cells(df, MRC_PAIRS[direction], "default", num_fewshot)
-    ok = c[c["status"] == "ok"]
+    ok = c[c["status"] == OK]
     r = ok["ratio"].to_numpy()
     lo, hi = bootstrap_ci(r, 0.95, n_resamples, seed)
     return {
         "mean": float(r.mean()) if len(r) else math.nan,
         "median": float(np.median(r)) if len(r) else math.nan,
         "ratio_of_means": float(ok["change"].sum() / ok["base"].sum()) if len(r) else math.nan,
-        "ci_low": lo, "ci_high": hi, "p_value": t_test_p(r), "n": int(len(r)),
-        "n_missing": int((c["status"] == "missing").sum()), "n_zero_base": int((c["status"] == "zero_base").sum()),
+        "ci_low": lo, "ci_high": hi, "p_value": t_test_p(r), "n": int(len(r)), **status_counts(c),
         "pairs": [list(p) for p in MRC_PAIRS[direction]],
     }
 
@@ -49,11 +48,9 @@ def mrc_by_step(df: pd.DataFrame, num_fewshot: int | None = None) -> pd.DataFram
     for direction, pairs in MRC_PAIRS.items():
         c = cells(df, pairs, "default", num_fewshot)
         for step, s in c.groupby("step"):
-            ok = s[s["status"] == "ok"]
+            ok = s[s["status"] == OK]
             rows.append({"direction": direction, "step": int(step),
-                         "mrc": ok["ratio"].mean() if len(ok) else math.nan, "n": int(len(ok)),
-                         "n_missing": int((s["status"] == "missing").sum()),
-                         "n_zero_base": int((s["status"] == "zero_base").sum())})
+                         "mrc": ok["ratio"].mean() if len(ok) else math.nan, "n": int(len(ok)), **status_counts(s)})
     return pd.DataFrame(rows)
 
 
@@ -70,22 +67,23 @@ def ft_gain(df: pd.DataFrame, groups: dict | None = None, num_fewshot: int | Non
         c = cells(df, pairs, fmt, num_fewshot)
         prev = None
         for step, s in c.groupby("step"):
-            have = s[s["status"] != "missing"]
+            have = present(s)
             if have.empty:
                 continue
             avg = float(have["change"].mean())
             x = PAPER_SLOPE_STEP.get(int(step), int(step))
             slope = 0.0 if prev is None else (avg - prev[1]) / (x - prev[0]) * 1e5
             prev = (x, avg)
-            ratios = s.loc[s["status"] == "ok", "ratio"]
+            ratios = s.loc[s["status"] == OK, "ratio"]
             lo, hi = bootstrap_ci(have["change"], 0.95, seed=seed)
+            rlo, rhi = bootstrap_ci(ratios, 0.95, seed=seed)
             rows.append({"step": int(step), "group": group, "avg_raw_change": avg,
                          "avg_ratio": float(ratios.mean()) if len(ratios) else math.nan, "n_pairs": int(len(have)),
-                         "slope_per_100k": float(slope), "ci_low": lo, "ci_high": hi,
-                         "n_missing": int((s["status"] == "missing").sum()),
-                         "n_zero_base": int((s["status"] == "zero_base").sum())})
+                         "slope_per_100k": float(slope), "ci_low": lo, "ci_high": hi, "ratio_ci_low": rlo,
+                         "ratio_ci_high": rhi, **status_counts(s)})
     return pd.DataFrame(rows, columns=["step", "group", "avg_raw_change", "avg_ratio", "n_pairs", "slope_per_100k",
-                                       "ci_low", "ci_high", "n_missing", "n_zero_base"])
+                                       "ci_low", "ci_high", "ratio_ci_low", "ratio_ci_high", "n_missing",
+                                       "n_not_in_spec", "n_failed", "n_zero_base"])
 
 
 def pt_improvement(df: pd.DataFrame, num_fewshot: int | None = None, fmt: str = "default",
@@ -139,7 +137,7 @@ def ood_transfer(df: pd.DataFrame, by: str = "family", num_fewshot: int | None =
     c["family"] = c["eval"].map(lambda d: SETS[d].family)
     rows = []
     for key, s in c.groupby(by, sort=False):
-        have, ok = s[s["status"] != "missing"], s[s["status"] == "ok"]
+        have, ok = present(s), s[s["status"] == OK]
         lo, hi = bootstrap_ci(have["change"], seed=seed)
         rlo, rhi = bootstrap_ci(ok["ratio"], seed=seed)
         named = have if len(have) else s  # the sets that have data
@@ -147,9 +145,7 @@ def ood_transfer(df: pd.DataFrame, by: str = "family", num_fewshot: int | None =
                      "train": " ".join(dict.fromkeys(named["train"])),
                      "mean_change": have["change"].mean() if len(have) else math.nan, "change_ci_low": lo,
                      "change_ci_high": hi, "mean_ratio": ok["ratio"].mean() if len(ok) else math.nan,
-                     "ratio_ci_low": rlo, "ratio_ci_high": rhi, "n": int(len(have)),
-                     "n_missing": int((s["status"] == "missing").sum()),
-                     "n_zero_base": int((s["status"] == "zero_base").sum())})
+                     "ratio_ci_low": rlo, "ratio_ci_high": rhi, "n": int(len(have)), **status_counts(s)})
     return pd.DataFrame(rows)
 
 

@@ -1,7 +1,8 @@
 """`amuro report RESULTS.csv --out DIR`: the study's findings from a results table.
 
-Reads and validates the table once, builds every table (`tables`), draws the figures (`figures`), renders
-report.md (`markdown`). Writes DIR/report.md, DIR/figures/*.png, DIR/tables/*.csv and DIR/summary.json.
+Reads and validates the table once (and the sweep's plan.json beside it, if any: `runinfo`), builds every table
+and its diagnostics (`tables`, `diagnostics`), draws the figures (`figures`, `charts`), renders report.md
+(`markdown`, `captions`). Writes DIR/report.md, DIR/figures/*.png, DIR/tables/*.csv and DIR/summary.json.
 """
 
 from __future__ import annotations
@@ -9,13 +10,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from amuro.report.tables import figure_pairs
+from amuro.report.diagnostics import BASE_FLOOR
+from amuro.report.tables import figure_pairs, same_grouping
 
 
 def draw_figures(t, fig: Path) -> dict[str, str | None]:
     """Every figure, one by one under a progress bar; key -> path, or None where there was no data."""
     from tqdm.auto import tqdm
 
+    from amuro.report import charts as C
     from amuro.report import figures as F
     from amuro.report import signal
     from amuro.tasks.registry import TRAINING_SETS
@@ -30,18 +33,18 @@ def draw_figures(t, fig: Path) -> dict[str, str | None]:
         "cross_task_gen": ("Cross-task: models fine-tuned on generation sets (paper Fig. 12)", 3),
     }
     plots = {
-        "mrc": lambda: F.mrc(t.mrc, t["mrc_by_step"], fig / "mrc.png"),
-        "ft_gain": lambda: F.ft_gain(t["ft_gain"], fig / "ft_gain.png", gain_title),
-        "ft_gain_auto": lambda: F.ft_gain(
+        "mrc": lambda: C.mrc(t.mrc, t["mrc_by_step"], fig / "mrc.png"),
+        "ft_gain": lambda: C.ft_gain(t["ft_gain"], fig / "ft_gain.png", gain_title),
+        # Not drawn when the data's groups hold the same cells as the ones above: it would be the same figure.
+        "ft_gain_auto": lambda: None if same_grouping(t) else C.ft_gain(
             t["ft_gain_auto"], fig / "ft_gain_auto.png",
             "Fine-tuning gain by checkpoint, in-domain sets grouped by the BASE model's pre-training trend"),
         "base_curves": lambda: F.base_curves(t["base_curves"], t["pt_groups"], fig / "base_curves.png"),
         **{key: (lambda key=key, title=title, ncols=ncols: F.curves(t.a, pairs[key], title, fig / f"{key}.png",
                                                                     ncols=ncols))
            for key, (title, ncols) in curve_titles.items()},
-        "ood_transfer": lambda: F.ood_transfer(t["ood_by_family"], fig / "ood_transfer.png"),
-        "format_sensitivity": lambda: F.format_sensitivity(t["format_sensitivity"], fig / "format_sensitivity.png",
-                                                           evals=TRAINING_SETS),
+        "ood_transfer": lambda: C.ood_transfer(t["ood_by_family"], fig / "ood_transfer.png"),
+        "format_sensitivity": lambda: F.format_sensitivity(t["format_sensitivity"], fig / "format_sensitivity.png"),
         "format_spread": lambda: F.format_spread(t["format_spread"], fig / "format_spread.png"),
         "signal": lambda: signal.figure(t.signal, fig / "signal.png"),
     }
@@ -53,13 +56,15 @@ def draw_figures(t, fig: Path) -> dict[str, str | None]:
 
 
 def write_report(results, out, groups: dict | None = None, num_fewshot: int | None = None, seed: int = 0,
-                 force: bool = False) -> Path:
+                 force: bool = False, base_floor: float | None = None) -> Path:
     from amuro.files import claim_folder, write_atomic
     from amuro.report import markdown, tables
+    from amuro.report.runinfo import read_plan
     from amuro.study.measures import read_measures
     from amuro.study.results import read_results
 
-    t = tables.build(read_results(results), groups, num_fewshot, seed, measures=read_measures(results))
+    t = tables.build(read_results(results), groups, num_fewshot, seed, measures=read_measures(results),
+                     plan=read_plan(results), base_floor=BASE_FLOOR if base_floor is None else base_floor)
     out = claim_folder(out, force=force)  # never over a report.md that amuro did not write
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)

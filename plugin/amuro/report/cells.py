@@ -5,8 +5,10 @@ the BASE model's score at the same step on the same set, format and shot count (
 
     change = Perf_t(d) - Perf_BASE(d)          ratio = change / Perf_BASE(d)
 
-A cell whose fine-tuned or BASE row is absent is `missing`; one whose BASE score is 0 is `zero_base` (its ratio is
-undefined). Both are skipped by the averages that need them and counted, never filled. Each evaluation set is read
+A cell whose fine-tuned or BASE row is absent is `not_in_spec` (the sweep's plan.json never asked for it), `failed`
+(its job failed) or `missing` (planned, no result; also every absent cell when no plan is known); one whose BASE
+score is 0 is `zero_base` (its ratio is undefined). All are skipped by the averages that need them and counted,
+never filled. Each evaluation set is read
 at its primary metric (the registry's first: `acc`, or `rougeL` for generation) and at one shot count: the count
 most of its rows use (ties: the larger), unless `num_fewshot` is given. The authors compared 4-shot BASE with
 4-shot fine-tuned runs (docs/study.md, "Scoring").
@@ -54,6 +56,12 @@ PAPER_GROUPS = {"learned in fine-tuning": LEARNED_IN_FT, "learned in pre-trainin
 PAPER_SLOPE_STEP = {738020: 750_000}
 
 IMPROVES, FLAT = "base improves in pre-training", "base flat in pre-training"
+
+# Cell statuses. An absent row is `not_in_spec`, `failed` or `missing` (in that order of precedence).
+OK, ZERO_BASE, NOT_IN_SPEC, FAILED, MISSING = "ok", "zero_base", "not_in_spec", "failed", "missing"
+ABSENT = (NOT_IN_SPEC, FAILED, MISSING)
+PLAN = "amuro_plan"  # DataFrame.attrs key: the sweep's plan (amuro.report.runinfo.RunPlan), when known
+DIAGNOSTIC_COLUMNS = ("n", "predictions", "empty_generations", "examples")  # kept per row by `analysed`
 
 
 def primary_metric(eval_set: str) -> str:
@@ -104,11 +112,13 @@ def analysed(df: pd.DataFrame, num_fewshot: int | None = None) -> pd.DataFrame:
     rows = df[keep]
     if rows.empty:
         raise AmuroError(f"no rows at the primary metric and shot count of any set (num_fewshot={num_fewshot})")
+    keep = {c: (c, "first") for c in DIAGNOSTIC_COLUMNS if c in rows.columns}
     out = rows.groupby(["step", "train", "eval", "format"], as_index=False).agg(
         value=("value", "mean"), stderr=("stderr", "mean"), num_fewshot=("num_fewshot", "first"),
-        n_rows=("value", "size"))
+        n_rows=("value", "size"), **keep)
     out["metric"] = out["eval"].map(primary_metric)
     out.attrs[ANALYSED] = num_fewshot
+    out.attrs[PLAN] = df.attrs.get(PLAN)
     return out
 
 
@@ -138,17 +148,33 @@ def cells(df: pd.DataFrame, pairs, fmt: str = "default", num_fewshot: int | None
     steps = sorted(a["step"].unique())
     base = a[a["train"] == BASE].set_index(["step", "eval", "format"])["value"].to_dict()
     ft = a[a["train"] != BASE].set_index(["step", "train", "eval", "format"])["value"].to_dict()
+    plan = a.attrs.get(PLAN)
     rows = []
     for step in steps:
         for d, t in pairs:
             b, f = base.get((step, d, fmt)), ft.get((step, t, d, fmt))
-            status = "missing" if b is None or f is None else "zero_base" if b == 0 else "ok"
-            change = f - b if status != "missing" else math.nan
+            if b is None or f is None:
+                absent = [BASE] * (b is None) + [t] * (f is None)
+                status = MISSING if plan is None else min((plan.absent(int(step), x, d, fmt) for x in absent),
+                                                          key=ABSENT.index)
+            else:
+                status = ZERO_BASE if b == 0 else OK
+            change = f - b if status not in ABSENT else math.nan
             rows.append({"step": int(step), "eval": d, "train": t, "format": fmt,
                          "base": math.nan if b is None else b, "finetuned": math.nan if f is None else f,
-                         "change": change, "ratio": change / b if status == "ok" else math.nan, "status": status})
+                         "change": change, "ratio": change / b if status == OK else math.nan, "status": status})
     return pd.DataFrame(rows, columns=["step", "eval", "train", "format", "base", "finetuned", "change", "ratio",
                                        "status"])
+
+
+def present(c: pd.DataFrame) -> pd.DataFrame:
+    """The cells that have both rows (ok or zero_base)."""
+    return c[~c["status"].isin(ABSENT)]
+
+
+def status_counts(c: pd.DataFrame) -> dict:
+    """Skipped cells by reason: n_missing, n_not_in_spec, n_failed, n_zero_base."""
+    return {f"n_{s}": int((c["status"] == s).sum()) for s in (MISSING, NOT_IN_SPEC, FAILED, ZERO_BASE)}
 
 
 def changes(df: pd.DataFrame, num_fewshot: int | None = None) -> pd.DataFrame:

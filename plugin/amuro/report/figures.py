@@ -1,15 +1,14 @@
 """The report's PNG figures (matplotlib, Agg). Each function draws one figure from analysis tables and saves it.
 
 Scores are fractions (accuracy, Rouge-L F-measure); changes are in score points of that scale; ratios in %.
-The step axis is logarithmic when the checkpoints span more than a factor of 20 (the paper's 1k ... 738k), else
-linear, with a tick at each checkpoint where the ticks do not collide.
+The step axis is logarithmic when the checkpoints span a factor of 10 or more (the paper's 1k ... 738k, the demo's
+log-spaced 20 ... 400), else linear; every checkpoint has a tick mark, labelled where the labels do not collide.
+The bar charts (MRC, fine-tuning gain, out-of-domain transfer) are in `amuro.report.charts`.
 """
 
 from __future__ import annotations
 
 import math
-
-import numpy as np
 
 from amuro.tasks.registry import SETS
 
@@ -40,11 +39,11 @@ def step_label(step: int) -> str:
 
 
 def _step_axis(ax, steps) -> None:
-    """Log (symlog when a step is 0) when the steps span > 20x, else linear. The ticks are placed by `_save`, once
+    """Log (symlog when a step is 0) when the steps span >= 10x, else linear. The ticks are placed by `_save`, once
     the layout is final and the axis width known."""
     steps = sorted({int(s) for s in steps})
     positive = [s for s in steps if s > 0]
-    log = len(positive) >= 2 and positive[-1] / positive[0] > 20
+    log = len(positive) >= 2 and positive[-1] / positive[0] >= 10
     if log and steps[0] <= 0:
         ax.set_xscale("symlog", linthresh=positive[0])
     elif log:
@@ -55,8 +54,8 @@ def _step_axis(ax, steps) -> None:
 
 
 def _step_ticks(ax) -> None:
-    """A tick at each checkpoint whose (slanted) label has room after the previous one; the final checkpoint
-    always gets one."""
+    """A labelled tick at each checkpoint whose (slanted) label has room after the previous one, the final
+    checkpoint always; the others get an unlabelled tick mark, so that no checkpoint goes unmarked."""
     steps, log = ax.amuro_steps
     positive = [s for s in steps if s > 0] or [1]
     pos = (lambda s: math.log10(max(s, positive[0] / 2))) if log else float
@@ -70,9 +69,10 @@ def _step_ticks(ax) -> None:
         if len(ticks) > 1:
             ticks.pop()
         ticks.append(steps[-1])
+    ax.minorticks_off()
     ax.set_xticks(ticks)
     ax.set_xticklabels([step_label(s) for s in ticks], rotation=30, ha="right", rotation_mode="anchor")
-    ax.minorticks_off()
+    ax.set_xticks([s for s in steps if s not in ticks], minor=True)
 
 
 def _metric_label(evals) -> str:
@@ -155,7 +155,7 @@ def base_curves(bc, pt, path) -> str | None:
             style = "--" if SETS[d].metrics[0] == "rougeL" else "-"
             _line(ax, s, colors[i % len(colors)], f"{d} ({SETS[d].metrics[0]})", bc["step"], style,
                   markers[i % len(markers)])
-        ax.set_title(f"{g} ({len(evals)} sets)")
+        ax.set_title(f"{g} ({len(evals)} set{'s' if len(evals) != 1 else ''})")
         ax.set_ylabel("BASE score (accuracy or Rouge-L F1, 0-1)")
         _step_axis(ax, bc["step"])
         ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), title="set (metric)")
@@ -163,124 +163,13 @@ def base_curves(bc, pt, path) -> str | None:
     return _save(plt, fig, path)
 
 
-def mrc(summary_mrc: dict, by_step, path) -> str | None:
-    """Cross-task MRC: the overall mean ratio with its 95% CI, and per checkpoint."""
-    if all(m["n"] == 0 for m in summary_mrc.values()):
-        return None
-    by_step = by_step.dropna(subset=["mrc"])
-    plt = _plt()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1, 1.6]})
-    names = {"cls_to_gen": "trained on classification,\nscored on generation",
-             "gen_to_cls": "trained on generation,\nscored on classification"}
-    colors = {"cls_to_gen": "#C44E52", "gen_to_cls": "#55A868"}
-    labels = []
-    for i, (d, m) in enumerate(summary_mrc.items()):
-        mean = np.nan if m["mean"] is None else m["mean"]
-        lo = mean if m["ci_low"] is None else m["ci_low"]
-        hi = mean if m["ci_high"] is None else m["ci_high"]
-        left.bar(i, 100 * mean, color=colors[d], width=0.6,
-                 yerr=[[100 * (mean - lo)], [100 * (hi - mean)]], capsize=6)
-        value = "no cells" if np.isnan(mean) else f"MRC {100 * mean:+.2f}%, n={m['n']}"
-        labels.append(f"{names[d]}\n{value}")
-    left.axhline(0, color="black", lw=0.8)
-    left.set_xticks(range(len(summary_mrc)))
-    left.set_xticklabels(labels, fontsize=8)
-    left.set_ylabel("MRC: mean (fine-tuned - BASE) / BASE (%)")
-    left.set_title("Cross-task MRC over all checkpoints (95% bootstrap CI)")
-    for d, s in by_step.groupby("direction", sort=False):
-        right.plot(s["step"], 100 * s["mrc"], marker="o", color=colors[d], label=names[d].replace("\n", " "))
-    right.axhline(0, color="black", lw=0.8)
-    if len(by_step):
-        _step_axis(right, by_step["step"])
-    right.set_ylabel("MRC at the checkpoint (%)")
-    right.set_title("Cross-task MRC per checkpoint (default format)")
-    right.legend(loc="best")
-    return _save(plt, fig, path)
-
-
-def _grouped_bars(ax, table, value: str, lo: str | None, hi: str | None, scale: float, key: str = "group"):
-    steps = sorted(table["step"].unique())
-    groups = list(dict.fromkeys(table[key]))
-    width = 0.8 / max(len(groups), 1)
-    colors = plt_colors(len(groups))
-    for j, g in enumerate(groups):
-        s = table[table[key] == g].set_index("step").reindex(steps)
-        x = np.arange(len(steps)) + (j - (len(groups) - 1) / 2) * width
-        y = scale * s[value].to_numpy(dtype=float)
-        err = None
-        if lo and hi:
-            err = np.abs(np.vstack([y - scale * s[lo].to_numpy(dtype=float), scale * s[hi].to_numpy(dtype=float) - y]))
-            err = np.nan_to_num(err)
-        ax.bar(x, y, width, yerr=err, capsize=3, color=colors[j], label=g)
-    ax.set_xticks(np.arange(len(steps)))
-    ax.set_xticklabels([f"{s:,}" for s in steps], rotation=30)
-    ax.set_xlabel("pre-training step of the fine-tuned checkpoint")
-    ax.axhline(0, color="black", lw=0.8)
-
-
-def plt_colors(n: int):
-    base = ["#DD8452", "#4C72B0", "#55A868", "#C44E52", "#8172B3", "#937860"]
-    return [base[i % len(base)] for i in range(n)]
-
-
-def ft_gain(gain, path, title: str) -> str | None:
-    """Fig. 4 / Table 6: average fine-tuning gain per checkpoint and group."""
-    if gain.empty:
-        return None
-    plt = _plt()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
-    _grouped_bars(left, gain, "avg_raw_change", "ci_low", "ci_high", 1.0)
-    left.set_ylabel("mean change, fine-tuned - BASE (score points, 0-1)")
-    left.set_title("Average raw change (95% bootstrap CI over pairs)")
-    _grouped_bars(right, gain, "avg_ratio", None, None, 100.0)
-    right.set_ylabel("mean change / BASE (%)")
-    right.set_title("Average change ratio")
-    handles, labels = left.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=len(labels), bbox_to_anchor=(0.5, 0.94), frameon=False,
-               fontsize=9)
-    fig.suptitle(title, fontsize=11)
-    return _save(plt, fig, path, rect=(0, 0, 1, 0.9))
-
-
-def ood_transfer(ood, path) -> str | None:
-    """Fig. 7: out-of-domain change per task family, all (set, checkpoint) cells."""
-    ood = ood[ood["n"] > 0] if not ood.empty else ood
-    if ood.empty:
-        return None
-    plt = _plt()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    labels = [f"{f.replace('_', ' ')}\n{s.replace(' ', ', ')}\nfrom {t}" for f, s, t in
-              zip(ood["family"], ood["sets"], ood["train"])]
-    x = np.arange(len(ood))
-    for ax, (v, lo, hi), scale, ylabel, title in (
-            (left, ("mean_change", "change_ci_low", "change_ci_high"), 1.0,
-             "mean change, fine-tuned - BASE (score points, 0-1)", "Mean raw change (what the paper's Fig. 7 plots)"),
-            (right, ("mean_ratio", "ratio_ci_low", "ratio_ci_high"), 100.0, "mean change / BASE (%)",
-             "Mean change ratio")):
-        y = scale * ood[v].to_numpy(dtype=float)
-        err = np.nan_to_num(np.abs(np.vstack([y - scale * ood[lo].to_numpy(dtype=float),
-                                              scale * ood[hi].to_numpy(dtype=float) - y])))
-        ax.bar(x, y, yerr=err, capsize=5, color=plt_colors(len(ood)))
-        ax.set_xticks(x)
-        ax.set_xticklabels(labels, fontsize=8)
-        ax.axhline(0, color="black", lw=0.8)
-        ax.set_ylabel(ylabel)
-        ax.set_xlabel("task family: out-of-domain sets, training set")
-        ax.set_title(title)
-    fig.suptitle("Out-of-domain transfer after fine-tuning (default format, 95% bootstrap CI over cells)",
-                 fontsize=11)
-    return _save(plt, fig, path)
-
-
-def format_sensitivity(fs, path, evals=None) -> str | None:
-    """Fig. 5: BASE and fine-tuned x the formats (three, or four with harness), per step, one panel per set."""
+def format_sensitivity(fs, path) -> str | None:
+    """Fig. 5: BASE and fine-tuned x the formats (three, or four with harness), per step, one panel per in-domain set scored in several."""
     from amuro.tasks.registry import ALL_FORMATS as FORMATS
 
     if fs.empty:
         return None
     pairs = list(dict.fromkeys(zip(fs["eval"], fs["train"])))
-    if evals:
-        pairs = [p for p in pairs if p[0] in evals] or pairs
     plt = _plt()
     fig, axes = _grid(plt, len(pairs), ncols=min(4, len(pairs)), w=3.6, h=2.8)
     for ax, (d, t) in zip(axes, pairs):

@@ -11,10 +11,15 @@ import pandas as pd
 from amuro.errors import AmuroError
 from amuro.report import analysis as A
 from amuro.report import signal as S
+from amuro.report import diagnostics as D
+from amuro.report import runinfo
+from amuro.report.cells import PLAN
 from amuro.report.stats import jsonable
+from amuro.study.results import validate
 from amuro.tasks.registry import INSTRUCTION_TUNING
 
-GAIN_KEYS = ["step", "group", "avg_raw_change", "avg_ratio", "n_pairs", "slope_per_100k", "n_missing", "n_zero_base"]
+GAIN_KEYS = ["step", "group", "avg_raw_change", "avg_ratio", "n_pairs", "slope_per_100k", "n_missing",
+             "n_not_in_spec", "n_failed", "n_zero_base"]
 CELL_TABLES = ("mrc_cells", "ft_gain_cells", "ood_cells", "cross_task_cells")  # each lists its cells and status
 
 
@@ -30,6 +35,9 @@ class Tables:
     mrc: dict  # direction -> amuro.report.analysis.mrc
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
     signal: dict = field(default_factory=dict)  # amuro.report.signal.build: "Is more pre-training still paying off?"
+    run_on: dict = field(default_factory=dict)  # amuro.report.runinfo.run_on
+    notes: dict = field(default_factory=dict)  # finding -> diagnostic lines (amuro.report.diagnostics)
+    base_floor: float = D.BASE_FLOOR
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         return self.frames[name]
@@ -47,13 +55,22 @@ class Tables:
             "format_spread": f["format_spread"].to_dict("records"),
             "input": self.info,
             "signal": self.signal.get("summary"),
+            "run_on": self.run_on,
+            "diagnostics": {"base_floor": self.base_floor, "notes": self.notes,
+                            "constant_predictions": f["constant_predictions"].to_dict("records"),
+                            "zero_scores": f["zero_scores"].to_dict("records")},
         })
 
 
 def build(df: pd.DataFrame, groups: dict | None = None, num_fewshot: int | None = None, seed: int = 0,
-          measures: pd.DataFrame | None = None) -> Tables:
+          measures: pd.DataFrame | None = None, plan: runinfo.RunPlan | None = None,
+          base_floor: float = D.BASE_FLOOR) -> Tables:
     """All the report's tables from a results table (validated and reduced here, once); `measures`: the sweep's
-    base_measures.csv (`amuro.study.measures.read_measures`), for the signal's completion loss."""
+    base_measures.csv (`amuro.study.measures.read_measures`), for the signal's completion loss; `plan` (the
+    sweep's plan.json, `runinfo.read_plan`) tells absent cells apart, `base_floor` is where a ratio's BASE score
+    is too small to trust."""
+    df = validate(df).copy()
+    df.attrs[PLAN] = plan
     a = A.analysed(df, num_fewshot)
     paper_groups = groups is None
     groups = A.PAPER_GROUPS if groups is None else groups
@@ -68,6 +85,8 @@ def build(df: pd.DataFrame, groups: dict | None = None, num_fewshot: int | None 
         "ft_gain_cells": pd.concat([A.cells(a, p, "default", num_fewshot).assign(group=g)
                                     for g, p in groups.items()]),
         "ft_gain_auto": A.ft_gain(a, auto, num_fewshot, seed=seed) if auto else gain.iloc[0:0],
+        "ft_gain_auto_cells": pd.concat([A.cells(a, p, "default", num_fewshot).assign(group=g)
+                                         for g, p in (auto or {"": ()}).items()]),
         "pt_groups": A.pt_improvement(a, num_fewshot),
         "ood_by_family": A.ood_transfer(a, "family", num_fewshot, seed),
         "ood_by_set": A.ood_transfer(a, "eval", num_fewshot, seed),
@@ -77,11 +96,50 @@ def build(df: pd.DataFrame, groups: dict | None = None, num_fewshot: int | None 
         "cross_task_cells": A.cells(a, A.cross_task_pairs(), "default", num_fewshot),
         "base_curves": A.base_curves(a, "default", num_fewshot),
         "changes": A.changes(a, num_fewshot),
+        "constant_predictions": D.constant_predictions(a),
+        "zero_scores": D.zero_scores(a),
     }
     signal = S.build(a, groups, measures, num_fewshot, seed)
     frames.update(signal["frames"])
-    return Tables(a=a, info=A.input_summary(df, num_fewshot), groups=dict(groups), paper_groups=paper_groups,
-                  mrc={d: A.mrc(a, d, num_fewshot, seed) for d in A.MRC_PAIRS}, frames=frames, signal=signal)
+    info = A.input_summary(df, num_fewshot)
+    mrc = {d: A.mrc(a, d, num_fewshot, seed) for d in A.MRC_PAIRS}
+    return Tables(a=a, info=info, groups=dict(groups), paper_groups=paper_groups, mrc=mrc, frames=frames,
+                  run_on=runinfo.run_on(df, info, plan), notes=notes(a, frames, mrc, info, base_floor),
+                  base_floor=base_floor, signal=signal)
+
+
+def notes(a: pd.DataFrame, f: dict, mrc: dict, info: dict, floor: float) -> dict:
+    """The diagnostic lines shown beside each finding."""
+    def cell_notes(c, ratios=True):
+        return D.cell_notes(c, a, floor, ratios)
+
+    def gain_notes(gain, cells):
+        return D.zero_width_steps(gain) + D.slope_notes(info["steps"]) + cell_notes(cells)
+
+    mrc_cells, fs = f["mrc_cells"], f["format_sensitivity"]
+    fs_pairs = list(dict.fromkeys(zip(fs["eval"], fs["train"])))
+    return {
+        "mrc": {d: D.ci_notes(mrc_cells.loc[(mrc_cells["direction"] == d) & (mrc_cells["status"] == "ok"), "ratio"],
+                              m["ci_low"], m["ci_high"]) + cell_notes(mrc_cells[mrc_cells["direction"] == d])
+                for d, m in mrc.items()},
+        "ft_gain": gain_notes(f["ft_gain"], f["ft_gain_cells"]),
+        "ft_gain_auto": gain_notes(f["ft_gain_auto"], f["ft_gain_auto_cells"]),
+        "pt_groups": D.knife_edge(f["pt_groups"]),
+        "ood": cell_notes(f["ood_cells"]),
+        "format_sensitivity": cell_notes(pd.concat([A.cells(a, fs_pairs, fmt) for fmt in info["formats"]]),
+                                         ratios=False) if fs_pairs else [],
+        "cross_task": cell_notes(f["cross_task_cells"], ratios=False),
+    }
+
+
+def same_grouping(t: Tables) -> bool:
+    """Whether the data's fine-tuning-gain groups hold the same cells as the report's groups (names aside; a cell
+    counted twice, as the paper's SciQ, counts twice), so that their figures would be the same."""
+    def grouping(cells):
+        have = cells[~cells["status"].isin(A.ABSENT)]
+        return sorted(tuple(sorted(zip(g["step"], g["eval"], g["train"]))) for _, g in have.groupby("group"))
+
+    return grouping(t["ft_gain_cells"]) == grouping(t["ft_gain_auto_cells"])
 
 
 def figure_pairs() -> dict[str, list[tuple[str, str]]]:

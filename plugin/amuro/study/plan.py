@@ -12,6 +12,8 @@ job leaves, under the sweep's output folder:
     locks/<revision>/<train>.lock     held while a sweep works on the job: concurrent sweeps split the jobs
     sweep.log                         one line per finished stage of a job (pid, time): what ran, where, when
     cache/<revision>/<train>*         lm-eval's request cache, when the spec asks for one
+
+and, for the whole sweep, results.csv and plan.json (the jobs and their tasks, failed jobs; for the report).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from amuro.study.spec import RunSpec
 from amuro.train import RUN_CARD
 
 RESULTS = "results.csv"
+PLAN = "plan.json"  # beside results.csv: what was meant to run, and what failed (amuro.study.diagnostics)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,10 @@ class Layout:
     @property
     def results(self) -> Path:
         return self.out / RESULTS
+
+    @property
+    def plan(self) -> Path:
+        return self.out / PLAN
 
     def model_dir(self, job: ModelJob) -> Path:
         return self.out / "models" / job.checkpoint.revision / job.key

@@ -25,6 +25,8 @@ still paying off?" section: model, revision, step, tokens (the BASE checkpoint),
 completions were scored), measure (`completion_loss`), value (nats per completion byte, mean over the N fixed
 examples), n. They are not rows of this table: the fine-tuning sets they score (Tulu among them) are not
 evaluation sets, and a measure is not an lm-eval metric.
+    predictions, empty_generations, examples
+                 (written by the sweep) what the model predicted: `amuro.study.diagnostics`
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from amuro.errors import AmuroError
 from amuro.files import remove_stale_temporaries, write_atomic
+from amuro.study.diagnostics import diagnostic_columns
 from amuro.tasks.registry import ALL_FORMATS, INSTRUCTION_TUNING, SETS, TRAINING_SETS, parse_task_name
 
 if TYPE_CHECKING:
@@ -144,6 +147,7 @@ def rows_from_lm_eval(results: dict, source: str) -> list[dict]:
                 "stderr": stderr if isinstance(stderr, (int, float)) else "",
                 "n": results["n-samples"][task]["effective"], "source": source,
                 "profile": meta.get("provenance", {}).get("profile", ""), "method": meta.get("method", "full"),
+                **diagnostic_columns(meta.get("diagnostics", {}).get(task)),
             })
     return rows
 

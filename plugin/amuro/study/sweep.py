@@ -19,6 +19,7 @@ from pathlib import Path
 
 from amuro.errors import AmuroError
 from amuro.files import claim_folder, fault_point, remove, remove_stale_temporaries, write_atomic
+from amuro.study import diagnostics
 from amuro.study.backends import evaluate_arguments
 from amuro.study.measures import catch_up, measure
 from amuro.study.plan import Layout, ModelJob, default_out, describe, plan
@@ -52,6 +53,7 @@ class Sweep:
         if dry_run:
             return self.layout.results
         claim_folder(self.out, force=force)
+        diagnostics.write_plan(self.layout.plan, self.spec, jobs, self.layout.evaluated)
         # Rows of jobs a killed sweep evaluated but did not write yet: one rewrite of results.csv for all.
         append_rows(self.layout.results, [row for j in jobs if self.layout.evaluated(j) for row in self.rows(j)])
         catch_up(self, jobs)  # amuro.study.measures: opt-in BASE measures of jobs evaluated before they were on
@@ -83,14 +85,19 @@ class Sweep:
             return False
         try:
             remove_stale_temporaries(self.layout.result_json(job).parent, self.layout.result_json(job).name)
-            if not self.layout.trained(job):
-                self.train(job)
-                self._event("trained", job)
-                fault_point("trained")
-            if not self.layout.evaluated(job):
-                self.evaluate(job)
-                self._event("evaluated", job)
-                fault_point("evaluated")
+            try:
+                if not self.layout.trained(job):
+                    self.train(job)
+                    self._event("trained", job)
+                    fault_point("trained")
+                if not self.layout.evaluated(job):
+                    self.evaluate(job)
+                    self._event("evaluated", job)
+                    fault_point("evaluated")
+            except Exception as e:  # noted in plan.json for the report, then raised
+                diagnostics.record_failure(self.layout.plan, job, e)
+                raise
+            diagnostics.record_failure(self.layout.plan, job, None)
             measure(self, job)  # amuro.study.measures: the opt-in BASE measures (evaluate.completion_loss)
             append_rows(self.layout.results, self.rows(job))
             fault_point("rows_written")
@@ -180,12 +187,13 @@ class Sweep:
             tracker = EvaluationTracker(**{"output_path": str(folder), **plan.hf_hub_log_args})
         results = lm_eval.simple_evaluate(**kwargs, task_manager=manager, evaluation_tracker=tracker)
         samples = results.pop("samples", None)
+        found = diagnostics.diagnose(samples or {})  # what the report needs from the samples (amuro block)
         if tracker is not None:
             lm_eval_outputs(results, samples, plan, tracker, folder, f"{self.spec.name}/{job.name}")
         ckpt = job.checkpoint
         results["amuro"] = {"model": ckpt.model, "revision": ckpt.revision, "step": ckpt.step, "tokens": ckpt.tokens,
                             "train": job.train, "method": job.method, "model_args": kwargs["model_args"],
-                            "provenance": self.spec.provenance()}
+                            "provenance": self.spec.provenance(), "diagnostics": found}
         text = json.dumps(results, indent=1, default=handle_non_serializable)
         write_atomic(self.layout.result_json(job), self._portable(text))
 
