@@ -62,7 +62,7 @@ def _report(args) -> None:
 
     groups = load_groups(args.groups) if args.groups else None
     path = write_report(args.results, args.out, groups=groups, num_fewshot=args.num_fewshot, seed=args.seed,
-                        force=args.force, base_floor=args.base_floor)
+                        force=args.force, base_floor=args.base_floor, compare_with=args.compare)
     print(f"report written to {path}")
 
 
@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="analyse this shot count (default: per set, the count most of its rows use)")
     p.add_argument("--groups", help='JSON {"group": [["eval", "train"], ...]} replacing the paper\'s Table 6 groups')
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--compare", metavar="OTHER.csv",
+                   help="another results table (e.g. the other profile's): which findings survive there")
     p.add_argument("--force", action="store_true", help="write into --out even if it holds files amuro did not write")
     p.add_argument("--base-floor", type=float, default=None,
                    help="note every ratio that rests on a BASE score below this (default 0.1, "

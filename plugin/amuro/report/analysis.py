@@ -13,8 +13,8 @@ import pandas as pd
 from amuro.errors import AmuroError
 from amuro.report.cells import (  # noqa: F401  (re-exported: the analysis API in one namespace)
     ABSENT, CLS_TRAIN, FLAT, GEN_TRAIN, IMPROVES, LEARNED_IN_FT, LEARNED_IN_PT, MRC_PAIRS, PAPER_GROUPS,
-    PAPER_SLOPE_STEP, OK, analysed, cells, changes, cross_task_pairs, in_domain_pairs, input_summary, ood_pairs,
-    present, primary_metric, shots_by_set, status_counts)
+    PAPER_SLOPE_STEP, OK, analysed, cells, changes, cross_task_pairs, in_domain_pairs, in_format, input_summary,
+    ood_pairs, present, primary_metric, shots_by_set, status_counts)
 from amuro.report.stats import bootstrap_ci, t_test_p
 from amuro.study.results import BASE
 from amuro.tasks.registry import SETS
@@ -95,8 +95,8 @@ def pt_improvement(df: pd.DataFrame, num_fewshot: int | None = None, fmt: str = 
     compares accuracy and Rouge-L on one scale) and, where stderr is known, exceeds `z` standard errors. On the
     authors' numbers this gives the paper's grouping (hellaswag, arc_*, openbookqa, sciq improve; mnli, paws,
     xsum, socialiqa, boolq do not)."""
-    a = analysed(df, num_fewshot)
-    base = a[(a["train"] == BASE) & (a["format"] == fmt)]
+    a = in_format(analysed(df, num_fewshot), fmt)
+    base = a[a["train"] == BASE]
     paper = {d: g for g, pairs in PAPER_GROUPS.items() for d, _ in pairs}
     rows = []
     for d in [d for d in SETS if d in set(base["eval"])]:
@@ -179,6 +179,6 @@ def format_spread_by_step(fs: pd.DataFrame) -> pd.DataFrame:
 
 def base_curves(df: pd.DataFrame, fmt: str = "default", num_fewshot: int | None = None) -> pd.DataFrame:
     """Fig. 2: BASE score per set and step."""
-    a = analysed(df, num_fewshot)
-    out = a[(a["train"] == BASE) & (a["format"] == fmt)][["eval", "step", "value", "stderr", "metric"]]
+    a = in_format(analysed(df, num_fewshot), fmt)
+    out = a[a["train"] == BASE][["eval", "step", "value", "stderr", "metric"]]
     return out.sort_values(["eval", "step"]).reset_index(drop=True)

@@ -56,21 +56,47 @@ def draw_figures(t, fig: Path) -> dict[str, str | None]:
 
 
 def write_report(results, out, groups: dict | None = None, num_fewshot: int | None = None, seed: int = 0,
-                 force: bool = False, base_floor: float | None = None) -> Path:
+                 force: bool = False, base_floor: float | None = None, compare_with=None) -> Path:
+    """The report of `results`; with `compare_with` (another results table, e.g. the other profile's), also which
+    of its findings survive there (`amuro.report.compare`)."""
     from amuro.files import claim_folder, write_atomic
-    from amuro.report import markdown, tables
-    from amuro.report.runinfo import read_plan
-    from amuro.study.measures import read_measures
-    from amuro.study.results import read_results
+    from amuro.report import compare, markdown
 
-    t = tables.build(read_results(results), groups, num_fewshot, seed, measures=read_measures(results),
-                     plan=read_plan(results), base_floor=BASE_FLOOR if base_floor is None else base_floor)
+    t = _tables(results, groups, num_fewshot, seed, base_floor)
     out = claim_folder(out, force=force)  # never over a report.md that amuro did not write
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     for name, frame in t.frames.items():
         write_atomic(out / "tables" / f"{name}.csv", frame.to_csv(index=False))
     figs = draw_figures(t, out / "figures")
-    write_atomic(out / "summary.json", json.dumps(t.summary(), indent=2) + "\n")
-    write_atomic(out / "report.md", markdown.render(Path(results), t, figs))
+    summary, section = t.summary(), []
+    if compare_with is not None:
+        tb = _tables(compare_with, groups, num_fewshot, seed, base_floor)
+        names = _run_name(results, t), _run_name(compare_with, tb)
+        if names[0] == names[1]:  # the same profile twice: tell the runs apart by their folders or files
+            names = tuple(f"{n} [{Path(r).parent.name or Path(r).name}]" for n, r in zip(names, (results, compare_with)))
+        table, plateaus = compare.compare(t, tb, seed), compare.plateaus(t, tb)
+        write_atomic(out / "tables" / "compare.csv", table.to_csv(index=False))
+        write_atomic(out / "tables" / "compare_plateaus.csv", plateaus.to_csv(index=False))
+        figs["compare"] = compare.figure(table, out / "figures" / "compare.png", *names)
+        summary["compare"] = compare.summary(table, plateaus, names, compare_with)
+        section = markdown.compare_section(table, plateaus, names, figs)
+    write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_atomic(out / "report.md", markdown.render(Path(results), t, figs, section))
     return out / "report.md"
+
+
+def _tables(results, groups, num_fewshot, seed, base_floor):
+    from amuro.report import tables
+    from amuro.report.runinfo import read_plan
+    from amuro.study.measures import read_measures
+    from amuro.study.results import read_results
+
+    return tables.build(read_results(results), groups, num_fewshot, seed, measures=read_measures(results),
+                        plan=read_plan(results), base_floor=BASE_FLOOR if base_floor is None else base_floor)
+
+
+def _run_name(results, t) -> str:
+    """How a run is named in a comparison: its profile (and spec) where the table says, else its file."""
+    profile, spec = t.run_on.get("profile"), t.run_on.get("spec")
+    return " ".join(x for x in (profile, f"({spec})" if spec else None) if x) or Path(results).parent.name

@@ -27,7 +27,7 @@ import pandas as pd
 from amuro.errors import AmuroError
 from amuro.study.results import BASE, validate
 from amuro.tasks.registry import INSTRUCTION_TUNING as IT
-from amuro.tasks.registry import SETS, TRAINING_SETS
+from amuro.tasks.registry import HARNESS, SETS, TRAINING_SETS
 
 CLS_FAMILIES = ("nli", "paraphrase")
 GEN_FAMILIES = ("summarization", "question_generation")
@@ -138,33 +138,45 @@ def input_summary(df: pd.DataFrame, num_fewshot: int | None = None) -> dict:
 
 # --- cells -----------------------------------------------------------------------------------------------------
 
+def in_format(a: pd.DataFrame, fmt: str = "default") -> pd.DataFrame:
+    """The rows read in `fmt`. In the default format, a set that was scored with lm-eval's harness prompt (the six
+    instruction-tuning sets, as the paper read them through OLMo-Eval) is read in that format instead."""
+    if fmt != "default":
+        return a[a["format"] == fmt]
+    harness_sets = set(a.loc[a["format"] == HARNESS, "eval"])
+    return a[((a["format"] == fmt) & ~a["eval"].isin(harness_sets)) | (a["format"] == HARNESS)]
+
+
 def cells(df: pd.DataFrame, pairs, fmt: str = "default", num_fewshot: int | None = None) -> pd.DataFrame:
-    """Every expected cell of `pairs` (eval, train) at every step of the table, in one format. A pair listed twice
-    gives its cells twice (the paper's double-counted SciQ)."""
+    """Every expected cell of `pairs` (eval, train) at every step of the table, in one format (`in_format`). A
+    pair listed twice gives its cells twice (the paper's double-counted SciQ)."""
     a = analysed(df, num_fewshot)
     for d, t in pairs:
         if d not in SETS or t == BASE:
             raise AmuroError(f"bad (eval, train) pair ({d!r}, {t!r}); eval must be a task set, train a training set")
     steps = sorted(a["step"].unique())
-    base = a[a["train"] == BASE].set_index(["step", "eval", "format"])["value"].to_dict()
-    ft = a[a["train"] != BASE].set_index(["step", "train", "eval", "format"])["value"].to_dict()
+    rows = in_format(a, fmt)
+    read_in = dict(zip(rows["eval"], rows["format"]))  # the format each set is read in
+    base = rows[rows["train"] == BASE].set_index(["step", "eval"])["value"].to_dict()
+    ft = rows[rows["train"] != BASE].set_index(["step", "train", "eval"])["value"].to_dict()
     plan = a.attrs.get(PLAN)
-    rows = []
+    out = []
     for step in steps:
         for d, t in pairs:
-            b, f = base.get((step, d, fmt)), ft.get((step, t, d, fmt))
+            f_d = read_in.get(d, fmt)
+            b, f = base.get((step, d)), ft.get((step, t, d))
             if b is None or f is None:
                 absent = [BASE] * (b is None) + [t] * (f is None)
-                status = MISSING if plan is None else min((plan.absent(int(step), x, d, fmt) for x in absent),
+                status = MISSING if plan is None else min((plan.absent(int(step), x, d, f_d) for x in absent),
                                                           key=ABSENT.index)
             else:
                 status = ZERO_BASE if b == 0 else OK
             change = f - b if status not in ABSENT else math.nan
-            rows.append({"step": int(step), "eval": d, "train": t, "format": fmt,
-                         "base": math.nan if b is None else b, "finetuned": math.nan if f is None else f,
-                         "change": change, "ratio": change / b if status == OK else math.nan, "status": status})
-    return pd.DataFrame(rows, columns=["step", "eval", "train", "format", "base", "finetuned", "change", "ratio",
-                                       "status"])
+            out.append({"step": int(step), "eval": d, "train": t, "format": f_d,
+                        "base": math.nan if b is None else b, "finetuned": math.nan if f is None else f,
+                        "change": change, "ratio": change / b if status == OK else math.nan, "status": status})
+    return pd.DataFrame(out, columns=["step", "eval", "train", "format", "base", "finetuned", "change", "ratio",
+                                      "status"])
 
 
 def present(c: pd.DataFrame) -> pd.DataFrame:

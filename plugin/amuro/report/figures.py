@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from amuro.report.cells import in_format
 from amuro.tasks.registry import SETS
 
 BASE_COLOR, FT_COLOR = "#4C72B0", "#DD8452"
@@ -123,7 +124,7 @@ def curves(a, pairs, title: str, path, ncols: int = 4) -> str | None:
         return None
     plt = _plt()
     fig, axes = _grid(plt, len(pairs), ncols)
-    default = a[a["format"] == "default"]
+    default = in_format(a)  # the instruction-tuning sets in their harness prompt where they have it
     for ax, (d, t) in zip(axes, pairs):
         _line(ax, default[(default["eval"] == d) & (default["train"] == BASE)], BASE_COLOR, "BASE", a["step"])
         _line(ax, default[(default["eval"] == d) & (default["train"] == t)], FT_COLOR, f"fine-tuned on {t}",

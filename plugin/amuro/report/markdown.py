@@ -117,8 +117,36 @@ def _signal_section(t: Tables, figs: dict) -> list[str]:
     return L + [_img(figs, "signal", "is more pre-training still paying off")]
 
 
-def render(results: Path, t: Tables, figs: dict) -> str:
-    """report.md: the input, then each finding's tables and figures, then the skipped cells."""
+def compare_section(table, plateaus, names: tuple[str, str], figs: dict) -> list[str]:
+    """"Which findings survive": the comparison with another run (amuro.report.compare, which defines it)."""
+    a, b = names
+    L = [f"## Which findings survive: {a} vs {b}", "",
+         f"Each headline finding in both runs (mean over its cells, 95% bootstrap CI over cells) and the difference "
+         f"{b} - {a}, bootstrapped over the cells both runs have (paired). *holds*: the finding's CI excludes 0 on the "
+         f"same side in both; *weakens*: {b}'s CI includes 0; *reverses*: {b}'s excludes 0 on the other side.", "",
+         _table(_records(table.assign(a_ci=[_ci(lo, hi) for lo, hi in zip(table["a_ci_low"], table["a_ci_high"])],
+                                      b_ci=[_ci(lo, hi) for lo, hi in zip(table["b_ci_low"], table["b_ci_high"])],
+                                      d_ci=[_ci(lo, hi) for lo, hi in zip(table["diff_ci_low"], table["diff_ci_high"])])),
+                [("finding", "finding", "s"), (a, "a", "num"), ("CI", "a_ci", "s"), ("n", "n_a", "s"),
+                 (b, "b", "num"), ("CI", "b_ci", "s"), ("n", "n_b", "s"), (f"{b} - {a}", "difference", "num"),
+                 ("CI", "d_ci", "s"), ("paired", "n_paired", "s"), ("difference CI excludes 0", "difference_excludes_0",
+                                                                    "s"), ("verdict", "verdict", "s")]), ""]
+    if len(plateaus):
+        L += ["Where the fine-tuned score stops paying off (the pre-training signal's plateau step, 95% CI):", "",
+              _table(_records(plateaus), [("group", "group", "s"), (f"{a}: plateau", "a_plateau_step", "s"),
+                                          ("CI low", "a_ci_low", "s"), ("CI high", "a_ci_high", "s"),
+                                          (f"{b}: plateau", "b_plateau_step", "s"), ("CI low", "b_ci_low", "s"),
+                                          ("CI high", "b_ci_high", "s")]), ""]
+    return L + [_img(figs, "compare", "findings in both runs"), "Table: `tables/compare.csv`.", ""]
+
+
+def _ci(lo, hi) -> str:
+    return "-" if lo is None or (isinstance(lo, float) and math.isnan(lo)) else f"[{lo:+.4f}, {hi:+.4f}]"
+
+
+def render(results: Path, t: Tables, figs: dict, compared: list[str] = ()) -> str:
+    """report.md: the input (and a comparison with another run), then each finding's tables and figures, then the
+    skipped cells."""
     info, summary, groups, paper_groups, notes = t.info, t.summary(), t.groups, t.paper_groups, t.notes
     caps = captions(t)
     by_step, gain, pt, gain_auto = t["mrc_by_step"], t["ft_gain"], t["pt_groups"], t["ft_gain_auto"]
@@ -137,7 +165,7 @@ def render(results: Path, t: Tables, figs: dict) -> str:
          "Change = fine-tuned - BASE score at the same checkpoint, set, format and shots (score points of a 0-1 "
          "scale); ratio = change / BASE score. Cells absent from the table are skipped and counted by reason (not "
          "in the spec, failed, missing), cells with a BASE score of 0 are left out of ratios and counted. CSVs of "
-         "every table are in `tables/`.", "", *_glance(t)]
+         "every table are in `tables/`.", "", *compared, *_glance(t)]
 
     L += ["## Cross-task mean ratio of change (MRC)", "",
           "Classification-trained models (" + ", ".join(A.CLS_TRAIN) + ") scored on the generation training sets' "

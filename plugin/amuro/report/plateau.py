@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from amuro.report.cells import PAPER_SLOPE_STEP
+from amuro.report.cells import PAPER_SLOPE_STEP, in_format
 from amuro.study.results import BASE
 
 THRESHOLD = 0.005  # score points per unit steps
@@ -62,7 +62,7 @@ def plateau_index(x, fitted, threshold: float, unit: int):
 
 def pair_cells(a: pd.DataFrame, pairs, fmt: str = "default") -> pd.DataFrame:
     """One row per (eval, train, step) with both runs: BASE and fine-tuned score and stderr, and the gain."""
-    rows = a[a["format"] == fmt]
+    rows = in_format(a, fmt)
     base = rows[rows["train"] == BASE][["step", "eval", "value", "stderr"]].rename(
         columns={"value": "base", "stderr": "base_se"})
     out = []

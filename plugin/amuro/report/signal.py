@@ -202,7 +202,8 @@ def figure(sig: dict, path) -> str | None:
     """figures/signal.png. Per group: mean fine-tuned and BASE score (dots), their isotonic fits (lines), the gain (bars), the plateau
     step and its 95% CI (shaded); last panel: each measure's rank correlation with the gain, 95% CIs."""
     # The look of every report figure (amuro.report.figures), whose helpers this reuses.
-    from amuro.report.figures import BASE_COLOR, FT_COLOR, _plt, _save, _step_axis, plt_colors
+    from amuro.report.charts import plt_colors
+    from amuro.report.figures import BASE_COLOR, FT_COLOR, _plt, _save, _step_axis
 
     curves, plat, corr = (sig["frames"][k] for k in ("signal_curves", "signal_plateaus", "signal_correlations"))
     curves = curves[curves["level"] == "group"]
