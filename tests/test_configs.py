@@ -59,5 +59,7 @@ def test_tests_mirror_the_package_and_modules_stay_small():
     assert stages == ["demo", "eval", "report", "study", "tasks", "train"]
     for stage in stages:
         assert list((ROOT / "tests" / stage).glob("test_*.py")), f"tests/{stage}/ has no tests"
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert len(names) == len(set(names)), "test files need distinct names (pytest imports them by basename)"
     sizes = {str(p.relative_to(PACKAGE)): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
     assert max(sizes.values()) <= 330, sorted(sizes.items(), key=lambda kv: -kv[1])[:3]

@@ -115,9 +115,12 @@ def _demo(args) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from amuro.demo.pretrain import NAMINGS
 
-    parser = argparse.ArgumentParser(prog="amuro", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="amuro", description=__doc__.splitlines()[0], allow_abbrev=False)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("tiny-model", help="build a tiny OlmoForCausalLM and tokenizer, offline")
+
+    def add(name, **kwargs):  # flags must be typed whole: `--pretrain-step` must not mean `--pretrain-steps`
+        return sub.add_parser(name, allow_abbrev=False, **kwargs)
+    p = add("tiny-model", help="build a tiny OlmoForCausalLM and tokenizer, offline")
     p.add_argument("out")
     p.add_argument("--style", choices=("bpe", "sentencepiece"), default="bpe")
     p.add_argument("--vocab-size", type=int, default=400)
@@ -128,14 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write N revisions (step<k>-tokens<m>M sub-folders + revisions.txt), as `amuro sweep` reads")
     p.add_argument("--force", action="store_true", help="write into OUT even if it holds files amuro did not write")
     p.set_defaults(func=_tiny_model)
-    p = sub.add_parser("tasks", help="list the task sets and their lm-eval task names")
+    p = add("tasks", help="list the task sets and their lm-eval task names")
     p.set_defaults(func=_tasks)
-    p = sub.add_parser("prompt", help="print rendered prompts of a set in a format")
+    p = add("prompt", help="print rendered prompts of a set in a format")
     p.add_argument("set")
     p.add_argument("format")
     p.add_argument("-n", type=int, default=2)
     p.set_defaults(func=_prompt)
-    p = sub.add_parser("report", help="analyse a results table: report.md, figures, tables, summary.json")
+    p = add("report", help="analyse a results table: report.md, figures, tables, summary.json")
     p.add_argument("results", help="results CSV (the amuro.study.results schema)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--num-fewshot", type=int, default=None,
@@ -149,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="note every ratio that rests on a BASE score below this (default 0.1, "
                         "amuro.report.diagnostics.BASE_FLOOR): small BASE scores inflate ratios")
     p.set_defaults(func=_report)
-    p = sub.add_parser("sweep", help="fine-tune and evaluate checkpoints as a run spec says; resumable")
+    p = add("sweep", help="fine-tune and evaluate checkpoints as a run spec says; resumable")
     p.add_argument("spec", help="run spec YAML, or the name of a shipped one (tiny, demo, olmo1b_paper)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and what is already done")
     p.add_argument("--model", help="evaluate this repo id or folder instead of the spec's model")
@@ -161,10 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep polling the model's revisions; run every new checkpoint and refresh the report")
     p.add_argument("--interval", type=float, default=60.0, help="seconds between polls with --watch (default 60)")
     p.set_defaults(func=_sweep)
-    p = sub.add_parser("configs", help="list the shipped run specs and DeepSpeed/accelerate configs, or print one's path")
+    p = add("configs", help="list the shipped run specs and DeepSpeed/accelerate configs, or print one's path")
     p.add_argument("name", nargs="?", help="a config name (zero2, accelerate_1gpu, olmo1b_paper, ...)")
     p.set_defaults(func=_configs)
-    p = sub.add_parser("demo", help="pre-train a tiny OLMo, sweep it, report: the whole study offline, in minutes")
+    p = add("demo", help="pre-train a tiny OLMo, sweep it, report: the whole study offline, in minutes")
     p.add_argument("--out", default="demo", help="output folder (default: demo)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted demo in --out")
     p.add_argument("--pretrain-steps", type=int, default=400)
@@ -177,10 +180,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _resume_hint(args) -> str:
+    """What to type after Ctrl-C: the same command picks up where it stopped."""
+    if args.command == "demo":
+        return f"`amuro demo --out {args.out} --resume` continues"
+    if args.command == "sweep":
+        return "the same `amuro sweep` command continues (finished jobs are kept)"
+    return "nothing was left half-written"
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
+    except KeyboardInterrupt:
+        print(f"\namuro: interrupted; {_resume_hint(args)}", file=sys.stderr)
+        return 130
     except AmuroError as e:
         print(f"amuro: error: {e}", file=sys.stderr)
         return e.exit_code

@@ -23,7 +23,8 @@ def did_you_mean(name: str, known) -> str:
 def os_error(e: OSError) -> str:
     """An OSError in one line that names the path: `cannot write /x/y: No space left on device`."""
     where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f)
-    return f"{where}: {e.strerror or e}" if where else str(e)
+    text = f"{where}: {e.strerror or e}" if where else str(e)
+    return (text.strip().splitlines() or [type(e).__name__])[0]
 
 
 def _did_you_mean_task(message: str) -> str:
@@ -41,8 +42,18 @@ def _excepthook(exc_type, exc, tb, _previous=sys.excepthook):
         print(f"amuro: error: {exc}", file=sys.stderr)
     elif isinstance(exc, ValueError) and str(exc).startswith("Tasks not found") and "amuro" in str(exc):
         print(f"lm_eval: error: {exc}{_did_you_mean_task(str(exc))}; `lm_eval ls tasks` lists them", file=sys.stderr)
+    elif isinstance(exc, OSError) and _model_loading(tb) and any("amuro" in a for a in sys.argv):
+        # A wrong --model_args pretrained=... on an amuro run: transformers' error, one line (not two tracebacks).
+        print(f"lm_eval: error: cannot load the model: {os_error(exc)}", file=sys.stderr)
     else:
         _previous(exc_type, exc, tb)
+
+
+def _model_loading(tb) -> bool:
+    """Whether a traceback passes through lm-eval's model constructors (lm_eval/models/)."""
+    import traceback
+
+    return any("lm_eval/models/" in frame.filename.replace("\\", "/") for frame in traceback.extract_tb(tb))
 
 
 def install_excepthook() -> None:

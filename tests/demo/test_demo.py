@@ -37,6 +37,9 @@ def test_reduced_demo_end_to_end_after_an_interruption(tmp_path):
                                                                     "another --out")
     result = subprocess.run(demo(out, "--resume"), env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
+    # A quiet console: the libraries' logs, warnings and bars go to amuro.log files, not the terminal.
+    assert len(result.stderr.splitlines()) < 100, result.stderr[-3000:]
+    assert (out / "sweep" / "amuro.log").is_file()
     assert "done earlier: step5-tokens5K step100-tokens102K" in result.stdout  # pre-training was not redone
     assert f"report: {out}/report/report.md" in result.stdout and "mnli  accuracy" in result.stdout
     # The headline is at the last checkpoint and says what its numbers rest on.
@@ -81,3 +84,38 @@ def test_synthetic_sets_follow_the_registry_schemas(tmp_path):
     assert write_sets(tmp_path / "again", 9, 6) and (tmp_path / "again" / "xsum" / "train.jsonl").read_text() == \
         (tmp_path / "xsum" / "train.jsonl").read_text()  # seeded
     assert World(1).sentence() == World(1).sentence()
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_pretraining_then_resume_continues_from_the_last_checkpoint(tmp_path):
+    """Ctrl-C is one line and exit 130; `--resume` continues pre-training from its last training checkpoint, and the
+    published checkpoints are the same, weight for weight, as those of an uninterrupted pre-training."""
+    import torch
+    from safetensors.torch import load_file
+
+    from amuro.demo.pretrain import pretrain
+    from amuro.demo.synthetic import pretraining_corpus
+
+    out = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if k != "AMURO_DATA_DIR"}
+    proc = subprocess.Popen(demo(out), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 600
+    while proc.poll() is None and time.time() < deadline and not list((out / "model" / "trainer").glob("checkpoint-*")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-3000:]
+    assert err.strip().splitlines()[-1] == f"amuro: interrupted; `amuro demo --out {out} --resume` continues"
+    assert "Traceback" not in err
+    assert len((out / "model" / "revisions.txt").read_text().split()) < 2  # it stopped inside pre-training
+    result = subprocess.run(demo(out, "--resume"), env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming from the last training checkpoint" in result.stdout
+    # The same models as a pre-training that was never stopped.
+    reference = tmp_path / "reference"
+    config = DemoConfig(pretrain_steps=100, checkpoints=2)
+    pretrain(reference, pretraining_corpus(config.corpus_documents, config.seed), steps=100,
+             checkpoint_steps=config.checkpoint_steps(), hidden_size=config.hidden_size, seed=config.seed)
+    for name in ("step5-tokens5K", "step100-tokens102K"):
+        ours, theirs = (load_file(root / name / "model.safetensors") for root in (out / "model", reference))
+        assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours), name

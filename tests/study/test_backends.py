@@ -32,10 +32,14 @@ def test_vllm_gets_prefix_caching_and_the_checkpoints_tokenizer(tmp_path):
                        "tokenizer_revision": revision},
         "tasks": list(base.tasks), "num_fewshot": 4, "limit": None, "batch_size": "auto", "device": None,
         "use_cache": None, "verbosity": "WARNING",
+        # the paper profile's generation and lm-eval pass-through (the spec sets none of them)
+        "gen_kwargs": {"until": []}, "system_instruction": None, "apply_chat_template": False,
+        "fewshot_as_multiturn": False, "log_samples": True,
         "metadata": {"pretrained": "allenai/OLMo-1B-hf", "revision": revision, "dtype": "bfloat16",
-                     "gpu_memory_utilization": 0.8, "enable_prefix_caching": True, "tokenizer_revision": revision},
+                     "gpu_memory_utilization": 0.8, "enable_prefix_caching": True, "tokenizer_revision": revision,
+                     "amuro_fewshot": "paper"},
     }
-    assert len(call["tasks"]) == 57
+    assert len(call["tasks"]) == 45  # 13 sets x 3 formats + the 6 instruction-tuning sets in their harness prompt
     # A fine-tuned model is a local folder: no revision to pin.
     call = evaluate_arguments(sweep, tuned)
     assert call["model_args"] == {"pretrained": str(tmp_path / "models" / revision / "mnli"), "dtype": "bfloat16",
@@ -53,13 +57,14 @@ def test_the_users_vllm_settings_win(tmp_path):
     assert call["use_cache"] == str(tmp_path / "cache" / job.checkpoint.revision / "base")
 
 
-def test_hf_is_unchanged(tmp_path):
-    sweep = paper_sweep(tmp_path, device="cpu")
+def test_amuro_hf_is_unchanged(tmp_path):
+    sweep = paper_sweep(tmp_path, device="cpu", seed=7)
     call = evaluate_arguments(sweep, sweep.jobs()[0])
-    assert call["model"] == "hf" and call["device"] == "cpu"
+    assert call["model"] == "amuro-hf" and call["device"] == "cpu"  # the paper profile's model and rules
     assert call["model_args"] == {"pretrained": "allenai/OLMo-1B-hf", "revision": "step1000-tokens4B",
-                                  "dtype": "bfloat16"}
-    assert call["metadata"] == call["model_args"]
+                                  "dtype": "float32", "tokenprob": "paper"}
+    assert call["metadata"] == {**call["model_args"], "amuro_fewshot": "paper"}
+    assert [call[f"{k}_seed"] for k in ("random", "numpy", "torch", "fewshot_random")] == [7] * 4  # lm_eval --seed
 
 
 def vllm_style_tokenizer(args: dict):

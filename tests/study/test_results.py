@@ -25,7 +25,8 @@ def test_read_types_empty_optionals_and_extra_columns(tmp_path):
     path = write(tmp_path, HEADER + ",seed", GOOD + ",1",
                  "runs/sft/x,,1000,4194304000,mnli,xsum,io,4,rougeL,0.012,,")
     df = read_results(path)
-    assert list(df.columns) == [*COLUMNS, "seed"]
+    assert list(df.columns) == [*COLUMNS, "seed", "profile", "method"]  # older tables: no profile, method full
+    assert df["method"].tolist() == ["full", "full"] and df["profile"].tolist() == ["", ""]
     assert df["step"].tolist() == [738020, 1000] and df["num_fewshot"].tolist() == [4, 4]
     assert df["tokens"].isna().tolist() == [True, False] and df["tokens"].iloc[1] == 4194304000
     assert df["value"].tolist() == [0.33, 0.012]

@@ -17,7 +17,8 @@ def test_the_papers_spec_encodes_the_study():
     assert spec.model == "allenai/OLMo-1B-hf" and spec.checkpoints.final
     assert spec.checkpoints.steps == (1000, 18000, 342000, 424000, 505000, 592000, 738000)
     assert spec.train == ("xsum", "socialiqa", "mnli", "paws", "tulu") and spec.evaluate.num_fewshot == 4
-    assert len(spec.tasks("base")) == 57  # every set in every format
+    assert len(spec.tasks("base")) == 45  # 13 sets x 3 formats, the 6 instruction-tuning sets in their harness prompt
+    assert spec.profile == "paper" and "amuro_arc_easy_harness" in spec.tasks("base")
     assert spec.eval_sets("mnli") == ["xsum", "socialiqa", "mnli", "mnli_mm", "rte", "gpt3nli", "paws"]
     assert spec.eval_sets("xsum") == ["xsum", "xlsum", "cnn", "socialiqa", "mnli", "paws"]
     assert spec.eval_sets("tulu") == ["arc_easy", "arc_challenge", "openbookqa", "hellaswag", "boolq", "sciq_mc"]
@@ -25,11 +26,33 @@ def test_the_papers_spec_encodes_the_study():
 
 
 def test_harness_format_runs_for_the_instruction_tuning_sets_only():
-    spec = parse_spec({**BASE_SPEC, "train": ["tulu"], "evaluate": {"formats": ["default", "harness"],
-                                                                      "base": ["all"]}})
+    spec = parse_spec({**BASE_SPEC, "train": ["tulu"], "evaluate": {"formats": ["default"], "base": ["all"],
+                                                                      "instruction_formats": ["default", "harness"]}})
     assert "amuro_arc_easy_harness" in spec.tasks("base") and "amuro_mnli_default" in spec.tasks("base")
     assert len(spec.tasks("base")) == 19 + 6 and "amuro_mnli_harness" not in spec.tasks("base")
     assert spec.tasks("tulu") == [t for s in spec.eval_sets("tulu") for t in (f"amuro_{s}_default", f"amuro_{s}_harness")]
+    with pytest.raises(AmuroError, match="'harness' exists only for the instruction-tuning sets"):
+        parse_spec({**BASE_SPEC, "evaluate": {"formats": ["default", "harness"]}})
+
+
+def test_a_profile_sets_the_knobs_the_spec_leaves_unset():
+    paper = parse_spec({**BASE_SPEC, "profile": "paper", "train": ["mnli"]})
+    e = paper.evaluate
+    assert (e.model, e.model_args, e.fewshot, e.gen_kwargs, e.instruction_formats) == (
+        "amuro-hf", {"dtype": "float32", "tokenprob": "paper"}, "paper", {"until": []}, ("harness",))
+    assert paper.training == {"loss_averaging": "per_example"}
+    corrected = parse_spec({**BASE_SPEC, "train": ["mnli"]})  # the default profile
+    assert corrected.profile == "corrected" and corrected.evaluate.model_args["tokenprob"] == "first"
+    assert corrected.training == {"loss_averaging": "per_token"} and corrected.evaluate.gen_kwargs is None
+    # The spec wins, knob by knob; a plain `hf` model gets no amuro-hf argument.
+    mine = parse_spec({**BASE_SPEC, "profile": "paper", "train": ["mnli"],
+                       "evaluate": {"model": "hf", "fewshot": "random", "model_args": {"dtype": "bfloat16"}},
+                       "training": {"loss_averaging": "per_token"}})
+    assert (mine.evaluate.model, mine.evaluate.model_args, mine.evaluate.fewshot) == ("hf", {"dtype": "bfloat16"},
+                                                                                       "random")
+    assert mine.training == {"loss_averaging": "per_token"} and mine.provenance()["profile"] == "paper"
+    with pytest.raises(AmuroError, match=r"unknown profile 'papr' \(did you mean paper\?\); profiles: paper, corrected"):
+        parse_spec({**BASE_SPEC, "profile": "papr"})
 
 
 def test_the_tiny_spec_loads():

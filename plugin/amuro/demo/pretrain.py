@@ -35,10 +35,13 @@ def pretrain(out: str | Path, texts: list[str], *, steps: int, checkpoint_steps:
              vocab_size: int = 1000, seed: int = 0, naming: str = "olmo") -> list[str]:
     """Causal-LM pre-training with transformers' Trainer on `texts` (packed into `seq_len` blocks, EOS between
     documents); publishes the model at each of `checkpoint_steps`, named in `naming`'s style. Returns the revision
-    names, in step order."""
+    names, in step order. An interrupted run called again on the same `out` resumes from its last training
+    checkpoint (weights, optimizer, scheduler, data order and RNG restored: the same models as without the stop)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
     import datasets
-    from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForLanguageModeling, Trainer,
-                              TrainerCallback, TrainingArguments)
+    from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForLanguageModeling, PrinterCallback,
+                              Trainer, TrainerCallback, TrainingArguments)
 
     from amuro.demo.tiny import build_tiny_model
 
@@ -51,7 +54,8 @@ def pretrain(out: str | Path, texts: list[str], *, steps: int, checkpoint_steps:
     ids = [i for text in texts for i in tokenizer(text).input_ids + [tokenizer.eos_token_id]]
     blocks = [ids[i:i + seq_len] for i in range(0, len(ids) - seq_len + 1, seq_len)]
     names = {step: revision_name(step, step * batch_size * seq_len, naming) for step in sorted(checkpoint_steps)}
-    published = []
+    listed = out / REVISIONS_FILE
+    published = listed.read_text().split() if listed.is_file() else []  # a resumed run keeps what it published
 
     class PublishCheckpoints(TrainerCallback):
         def on_step_end(self, args, state, control, model=None, **kwargs):
@@ -61,14 +65,23 @@ def pretrain(out: str | Path, texts: list[str], *, steps: int, checkpoint_steps:
                 tokenizer.save_pretrained(out / name)
                 published.append(name)  # listed only once its folder is complete
                 write_atomic(out / REVISIONS_FILE, "".join(f"{n}\n" for n in published))
+                print(f"  published {name}", flush=True)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):  # a line per tenth of the run, not a bar
+            if logs and "loss" in logs:
+                print(f"  step {state.global_step}/{steps}: loss {logs['loss']:.3f}", flush=True)
 
     args = TrainingArguments(
         output_dir=str(out / "trainer"), max_steps=steps, per_device_train_batch_size=batch_size,
         learning_rate=learning_rate, lr_scheduler_type="cosine", warmup_steps=0.05, weight_decay=0.01, seed=seed,
-        save_strategy="no", logging_steps=max(1, steps // 10), report_to="none",
-        dataloader_pin_memory=False, disable_tqdm=False)
+        # Training checkpoints to resume from after a stop (only the latest is kept).
+        save_strategy="steps", save_steps=max(1, steps // 10), save_total_limit=1, logging_steps=max(1, steps // 10),
+        report_to="none",
+        dataloader_pin_memory=False, disable_tqdm=True)
     trainer = Trainer(model=model, args=args, train_dataset=datasets.Dataset.from_dict({"input_ids": blocks}),
                       data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
                       callbacks=[PublishCheckpoints()])
-    trainer.train()
+    trainer.remove_callback(PrinterCallback)  # its raw log dicts; PublishCheckpoints prints the progress
+    trainer.train(resume_from_checkpoint=get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir()
+                  else None)
     return list(names.values())

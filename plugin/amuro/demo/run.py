@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -50,6 +49,7 @@ class DemoConfig:
 def run_demo(out: str | Path = "demo", resume: bool = False, config: DemoConfig = DemoConfig()) -> dict:
     """Run (or resume) the demo in `out`; returns the report's summary."""
     from amuro.configs import find
+    from amuro.console import LOG_FILE, quiet
     from amuro.files import claim_folder
     from amuro.demo.pretrain import pretrain
     from amuro.report.build import write_report
@@ -73,10 +73,12 @@ def run_demo(out: str | Path = "demo", resume: bool = False, config: DemoConfig 
     model = out / "model"
     listed = (model / REVISIONS_FILE).read_text().split() if (model / REVISIONS_FILE).is_file() else []
     if len(listed) < len(config.checkpoint_steps()):  # revisions.txt grows per checkpoint: short = interrupted
-        shutil.rmtree(model, ignore_errors=True)
-        pretrain(model, pretraining_corpus(config.corpus_documents, config.seed), steps=config.pretrain_steps,
-                 checkpoint_steps=config.checkpoint_steps(), hidden_size=config.hidden_size, seed=config.seed,
-                 naming=config.naming)
+        if (model / "trainer").is_dir():
+            print("  resuming from the last training checkpoint", flush=True)
+        with quiet(out / LOG_FILE):
+            pretrain(model, pretraining_corpus(config.corpus_documents, config.seed), steps=config.pretrain_steps,
+                     checkpoint_steps=config.checkpoint_steps(), hidden_size=config.hidden_size, seed=config.seed,
+                     naming=config.naming)
     else:
         print("  done earlier: " + " ".join((model / REVISIONS_FILE).read_text().split()))
 
@@ -90,7 +92,8 @@ def run_demo(out: str | Path = "demo", resume: bool = False, config: DemoConfig 
     results = Sweep(spec, out / "sweep").run()
 
     _stage(4, "the report (amuro report)")
-    report = write_report(results, out / "report")
+    with quiet(out / LOG_FILE):
+        report = write_report(results, out / "report")
     summary = json.loads((out / "report" / "summary.json").read_text())
     _headline(results, report, summary)
     return summary

@@ -58,45 +58,61 @@ def draw_figures(t, fig: Path) -> dict[str, str | None]:
 def write_report(results, out, groups: dict | None = None, num_fewshot: int | None = None, seed: int = 0,
                  force: bool = False, base_floor: float | None = None, compare_with=None) -> Path:
     """The report of `results`; with `compare_with` (another results table, e.g. the other profile's), also which
-    of its findings survive there (`amuro.report.compare`)."""
+    of its findings survive there (`amuro.report.compare`). A table with full and LoRA fine-tuning reports the full
+    models and compares LoRA with them in the same way."""
     from amuro.files import claim_folder, write_atomic
     from amuro.report import compare, markdown
+    from amuro.study.results import read_results
 
-    t = _tables(results, groups, num_fewshot, seed, base_floor)
+    runs = by_method(read_results(results))
+    t = _tables(next(iter(runs.values())), results, groups, num_fewshot, seed, base_floor)
     out = claim_folder(out, force=force)  # never over a report.md that amuro did not write
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     for name, frame in t.frames.items():
         write_atomic(out / "tables" / f"{name}.csv", frame.to_csv(index=False))
     figs = draw_figures(t, out / "figures")
-    summary, section = t.summary(), []
+    summary, sections = t.summary(), []
+    others = [(f"methods: {m}", m, _tables(df, results, groups, num_fewshot, seed, base_floor))
+              for m, df in list(runs.items())[1:]]
     if compare_with is not None:
-        tb = _tables(compare_with, groups, num_fewshot, seed, base_floor)
-        names = _run_name(results, t), _run_name(compare_with, tb)
+        tb = _tables(read_results(compare_with), compare_with, groups, num_fewshot, seed, base_floor)
+        others.append(("compare", None, tb))
+    for key, method, tb in others:
+        names = (next(iter(runs)), method) if method else (_run_name(results, t), _run_name(compare_with, tb))
         if names[0] == names[1]:  # the same profile twice: tell the runs apart by their folders or files
             names = tuple(f"{n} [{Path(r).parent.name or Path(r).name}]" for n, r in zip(names, (results, compare_with)))
+        stem = "compare" if method is None else f"compare_{method}"
         table, plateaus = compare.compare(t, tb, seed), compare.plateaus(t, tb)
-        write_atomic(out / "tables" / "compare.csv", table.to_csv(index=False))
-        write_atomic(out / "tables" / "compare_plateaus.csv", plateaus.to_csv(index=False))
-        figs["compare"] = compare.figure(table, out / "figures" / "compare.png", *names)
-        summary["compare"] = compare.summary(table, plateaus, names, compare_with)
-        section = markdown.compare_section(table, plateaus, names, figs)
+        write_atomic(out / "tables" / f"{stem}.csv", table.to_csv(index=False))
+        write_atomic(out / "tables" / f"{stem}_plateaus.csv", plateaus.to_csv(index=False))
+        figs[stem] = compare.figure(table, out / "figures" / f"{stem}.png", *names)
+        summary[stem] = compare.summary(table, plateaus, names, compare_with if method is None else method)
+        sections += markdown.compare_section(table, plateaus, names, figs, stem)
     write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    write_atomic(out / "report.md", markdown.render(Path(results), t, figs, section))
+    write_atomic(out / "report.md", markdown.render(Path(results), t, figs, sections))
     return out / "report.md"
 
 
-def _tables(results, groups, num_fewshot, seed, base_floor):
+def by_method(df) -> dict:
+    """{method: its fine-tuned rows and every BASE row}, full first: the methods are reported apart (their cells
+    share the BASE rows) and compared, never averaged together."""
+    from amuro.study.results import BASE, METHODS
+
+    tuned = set(df.loc[df["train"] != BASE, "method"])
+    return {m: df[(df["train"] == BASE) | (df["method"] == m)] for m in METHODS if m in tuned} or {"full": df}
+
+
+def _tables(df, source, groups, num_fewshot, seed, base_floor):
     from amuro.report import tables
     from amuro.report.runinfo import read_plan
     from amuro.study.measures import read_measures
-    from amuro.study.results import read_results
 
-    return tables.build(read_results(results), groups, num_fewshot, seed, measures=read_measures(results),
-                        plan=read_plan(results), base_floor=BASE_FLOOR if base_floor is None else base_floor)
+    return tables.build(df, groups, num_fewshot, seed, measures=read_measures(source), plan=read_plan(source),
+                        base_floor=BASE_FLOOR if base_floor is None else base_floor)
 
 
 def _run_name(results, t) -> str:
-    """How a run is named in a comparison: its profile (and spec) where the table says, else its file."""
+    """How a run is named in a comparison: its profile (and spec) where the table says, else its folder."""
     profile, spec = t.run_on.get("profile"), t.run_on.get("spec")
     return " ".join(x for x in (profile, f"({spec})" if spec else None) if x) or Path(results).parent.name

@@ -107,6 +107,9 @@ def analysed(df: pd.DataFrame, num_fewshot: int | None = None) -> pd.DataFrame:
     if ANALYSED in df.attrs and df.attrs[ANALYSED] == num_fewshot:
         return df
     df = validate(df)
+    if df.loc[df["train"] != BASE, "method"].nunique() > 1:
+        raise AmuroError("the table holds full and LoRA fine-tuning; analyse one method at a time (its fine-tuned "
+                         "rows with every BASE row: amuro.report.build.by_method)")
     shots = shots_by_set(df, num_fewshot)
     keep = (df["metric"] == df["eval"].map(primary_metric)) & (df["num_fewshot"] == df["eval"].map(shots))
     rows = df[keep]

@@ -117,7 +117,7 @@ def _signal_section(t: Tables, figs: dict) -> list[str]:
     return L + [_img(figs, "signal", "is more pre-training still paying off")]
 
 
-def compare_section(table, plateaus, names: tuple[str, str], figs: dict) -> list[str]:
+def compare_section(table, plateaus, names: tuple[str, str], figs: dict, stem: str = "compare") -> list[str]:
     """"Which findings survive": the comparison with another run (amuro.report.compare, which defines it)."""
     a, b = names
     L = [f"## Which findings survive: {a} vs {b}", "",
@@ -137,7 +137,7 @@ def compare_section(table, plateaus, names: tuple[str, str], figs: dict) -> list
                                           ("CI low", "a_ci_low", "s"), ("CI high", "a_ci_high", "s"),
                                           (f"{b}: plateau", "b_plateau_step", "s"), ("CI low", "b_ci_low", "s"),
                                           ("CI high", "b_ci_high", "s")]), ""]
-    return L + [_img(figs, "compare", "findings in both runs"), "Table: `tables/compare.csv`.", ""]
+    return L + [_img(figs, stem, "findings in both runs"), f"Table: `tables/{stem}.csv`.", ""]
 
 
 def _ci(lo, hi) -> str:

@@ -79,13 +79,19 @@ def list_revisions(model: str, revisions_file: str | Path | None = None) -> list
         return _read_names(listed)
     from huggingface_hub import list_repo_refs
 
+    from amuro.tasks.data import hub_unreachable
+
+    why = hub_unreachable()
     try:
+        if why:
+            raise ConnectionError(why)
         return [ref.name for ref in list_repo_refs(model).branches]
     except Exception as e:  # offline, unknown repo, gated: all end the same way for the user
         if revisions_file is not None:
             return _read_names(Path(revisions_file))
-        raise AmuroError(f"cannot list the revisions of {model} ({type(e).__name__}); name a revisions_file in "
-                         "the run spec") from None
+        raise AmuroError(f"cannot list the revisions of {model}: it is no folder here ({Path(model).resolve()}) and "
+                         f"the Hub did not answer ({why or type(e).__name__}); name a revisions_file in the run "
+                         "spec, or the model's folder") from None
 
 
 def _read_names(path: Path) -> list[str]:

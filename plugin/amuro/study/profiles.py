@@ -43,10 +43,10 @@ PROFILES = {
         model="amuro-hf", tokenprob="paper", dtype="float32", fewshot="paper", gen_kwargs={"until": []},
         instruction_formats=(HARNESS,), training={"loss_averaging": "per_example"}),
     "corrected": Profile(
-        "corrected", "the authors' defects fixed: first-sub-token TokenProb, seeded demonstrations from another "
-                     "split shared by every document, generation stops at the next demonstration, harness prompts "
+        "corrected", "the authors' defects fixed: first-sub-token TokenProb, seeded per-document demonstrations from another "
+                     "split, generation stops at the next demonstration, harness prompts "
                      "for the instruction-tuning sets, the checkpoint's dtype, TRL's per-token loss",
-        model="amuro-hf", tokenprob="first", dtype="auto", fewshot="shared", gen_kwargs=None,
+        model="amuro-hf", tokenprob="first", dtype="auto", fewshot="random", gen_kwargs=None,
         instruction_formats=(HARNESS,), training={"loss_averaging": "per_token"}),
 }
 DEFAULT = "corrected"

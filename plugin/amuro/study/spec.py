@@ -2,7 +2,8 @@
 
 ```yaml
 name: olmo1b_paper                 # outputs go to runs/<name>/ beside the spec (or `amuro sweep --out DIR`)
-model: allenai/OLMo-1B-hf          # Hub repo id, or a local folder of revision sub-folders (`amuro demo`)
+model: allenai/OLMo-1B-hf          # Hub repo id, or a local folder of revision sub-folders (`amuro demo`);
+                                   #   paths in a spec are relative to the spec file
 checkpoints:                       # any mix; each checkpoint once, in step order
   steps: [1000, 18000, 342000]     #   revisions whose name carries these steps
   revisions: [step738000-tokens3095B]   # explicit branch names (checked against the repo)
@@ -186,6 +187,8 @@ def parse_spec(data: dict, path: Path | None = None) -> RunSpec:
             raise AmuroError(f"{where}: missing key {key!r}")
     spec = build(RunSpec, {"name": path.stem if path else "run", **data}, where)
     spec = dataclasses.replace(spec, path=path)
+    if spec.resolve(spec.model).is_dir():  # a local model folder, relative to the spec file like every path in it
+        spec = dataclasses.replace(spec, model=str(spec.resolve(spec.model)))
     try:
         spec = with_profile(spec)
     except AmuroError as e:

@@ -15,8 +15,10 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+from amuro.console import LOG_FILE, quiet
 from amuro.errors import AmuroError
 from amuro.files import claim_folder, fault_point, remove, remove_stale_temporaries, write_atomic
 from amuro.study import diagnostics
@@ -44,36 +46,46 @@ class Sweep:
         return plan(self.spec)
 
     def run(self, dry_run: bool = False, force: bool = False) -> Path:
-        """Run every job that is not finished. Several sweeps (or SLURM jobs) on the same spec and output folder
-        split the jobs between them through per-job locks: each job is trained and evaluated once."""
-        from tqdm.auto import tqdm
-
+        """Run every job that is not finished, one console line per job; the libraries' logs go to amuro.log.
+        Several sweeps (or SLURM jobs) on the same spec and output folder split the jobs between them through
+        per-job locks: each job is trained and evaluated once."""
         jobs = self.jobs()
         print(describe(self.spec, jobs, self.layout), flush=True)
         if dry_run:
             return self.layout.results
         claim_folder(self.out, force=force)
         diagnostics.write_plan(self.layout.plan, self.spec, jobs, self.layout.evaluated)
-        # Rows of jobs a killed sweep evaluated but did not write yet: one rewrite of results.csv for all.
-        append_rows(self.layout.results, [row for j in jobs if self.layout.evaluated(j) for row in self.rows(j)])
-        catch_up(self, jobs)  # amuro.study.measures: opt-in BASE measures of jobs evaluated before they were on
-        todo = [j for j in jobs if not self.layout.evaluated(j) or self._keeps_weights_it_should_not(j)]
-        if self.spec.launcher.kind == "slurm":
-            from amuro.study.slurm import run_on_slurm
+        with quiet(self.out / LOG_FILE):
+            catch_up(self, jobs)  # amuro.study.measures: opt-in BASE measures of jobs evaluated before they were on
+            # Rows of jobs a killed sweep evaluated but did not write yet: one rewrite of results.csv for all.
+            append_rows(self.layout.results, [row for j in jobs if self.layout.evaluated(j) for row in self.rows(j)])
+            todo = [j for j in jobs if not self.layout.evaluated(j) or self._keeps_weights_it_should_not(j)]
+            if self.spec.launcher.kind == "slurm":
+                from amuro.study.slurm import run_on_slurm
 
-            run_on_slurm(self, todo)
-        else:
-            # First the jobs nobody else holds; then wait for the others (done by then, or their holder died).
-            busy = [j for j in tqdm(todo, desc=f"sweep {self.spec.name}", unit="model") if not self.run_job(j, wait=False)]
-            for job in busy:
-                self.run_job(job, wait=True)
-        print(f"results: {self.layout.results}", flush=True)
+                run_on_slurm(self, todo)
+            else:
+                # First the jobs nobody else holds; then wait for the others (done by then, or their holder died).
+                busy = [j for i, j in enumerate(todo, 1) if not self._run_and_say(j, i, len(todo), wait=False)]
+                for i, job in enumerate(busy, len(todo) - len(busy) + 1):
+                    self._run_and_say(job, i, len(todo), wait=True)
+        print(f"results: {self.layout.results}  (library logs: {self.out / LOG_FILE})", flush=True)
         return self.layout.results
 
-    def run_job(self, job: ModelJob, wait: bool = True) -> bool:
+    def _run_and_say(self, job: ModelJob, i: int, n: int, wait: bool) -> bool:
+        start = time.time()
+        stages = self.run_job(job, wait=wait)
+        if stages is None:
+            return False
+        did = ", ".join(stages) if stages else "done by another sweep"
+        print(f"[{i}/{n}] {job.name}: {did} ({time.time() - start:.0f} s)", flush=True)
+        return True
+
+    def run_job(self, job: ModelJob, wait: bool = True) -> list[str] | None:
         """Under the job's lock: train (if fine-tuned and not yet trained), evaluate, write the rows, delete the
-        weights the spec does not keep; each step skipped once done. False if another process holds the lock and
-        `wait` is False. A lock dies with its holder, so a killed sweep's jobs are taken over by the next one."""
+        weights the spec does not keep; each step skipped once done. Returns what it did, or None if another
+        process holds the lock and `wait` is False. A lock dies with its holder, so a killed sweep's jobs are taken
+        over by the next one."""
         from filelock import FileLock, Timeout
 
         path = self.layout.lock(job)
@@ -82,17 +94,20 @@ class Sweep:
         try:
             lock.acquire(timeout=-1 if wait else 0)
         except Timeout:
-            return False
+            return None
+        stages = []
         try:
             remove_stale_temporaries(self.layout.result_json(job).parent, self.layout.result_json(job).name)
             try:
                 if not self.layout.trained(job):
                     self.train(job)
                     self._event("trained", job)
+                    stages.append("trained")
                     fault_point("trained")
                 if not self.layout.evaluated(job):
                     self.evaluate(job)
                     self._event("evaluated", job)
+                    stages.append(f"evaluated {len(job.tasks)} tasks")
                     fault_point("evaluated")
             except Exception as e:  # noted in plan.json for the report, then raised
                 diagnostics.record_failure(self.layout.plan, job, e)
@@ -106,7 +121,7 @@ class Sweep:
                     remove(leftover)
         finally:
             lock.release()
-        return True
+        return stages
 
     def _keeps_weights_it_should_not(self, job: ModelJob) -> bool:  # a kill between evaluation and deletion
         return not self.spec.keep_weights and bool(self.layout.leftover_weights(job))

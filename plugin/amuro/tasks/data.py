@@ -75,10 +75,33 @@ def row_lines(path: Path) -> list[int]:
     return [n for n, raw in enumerate(path.read_bytes().splitlines(), 1) if raw.strip()]
 
 
+def hub_unreachable() -> str | None:
+    """Why the Hugging Face Hub cannot be used right now (offline mode set, or no connection within 3 s), or None:
+    a one-line error at once instead of a minute of retries inside `datasets`."""
+    import socket
+    from urllib.parse import urlparse
+
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on"):
+            return f"{var} is set"
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout=3).close()
+    except OSError as e:
+        return f"{url.hostname} is unreachable ({e.strerror or type(e).__name__})"
+    return None
+
+
 def load_hub(ts: TaskSet, split: str) -> list[dict]:
     import datasets
 
     where = f"{ts.hf_path}" + (f" ({ts.hf_name})" if ts.hf_name else "")
+    why = hub_unreachable()
+    if why:
+        raise AmuroError(f"set {ts.name!r}: cannot load {where} split {split!r} from the Hub: {why}; set "
+                         f"{DATA_DIR_ENV} to read local JSONL (DIR/{ts.name}/{split}.jsonl)")
     try:
         ds = datasets.load_dataset(ts.hf_path, ts.hf_name, split=split, **ts.hf_kwargs)
     except Exception as e:  # the Hub's own errors are long; keep the cause on one line

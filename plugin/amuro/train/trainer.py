@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging as pylogging
 import sys
 
 import torch
@@ -22,6 +23,25 @@ from amuro.tasks.registry import INSTRUCTION_TUNING
 from amuro.train.rows import TULU_CHAT_TEMPLATE, sft_rows, tulu_rows
 
 logger = logging.get_logger("amuro.sft")
+
+
+class _ExpectedPrefixWarning(pylogging.Filter):
+    """TRL warns, once, that "the tokenized prompt is not a prefix of the tokenized prompt+completion" whenever a
+    prompt ends in a space: BPE joins that space to the completion's first token (` entailment`). Here it is
+    intended: lm-eval scores the same way (HFLM moves a context's trailing whitespace into the continuation), and
+    the authors' re-tokenised prompts did the same. Said once, in those words, instead of TRL's alarm; a prefix
+    mismatch of anything but whitespace still gets TRL's own warning."""
+
+    def filter(self, record) -> bool:
+        message = record.getMessage()
+        if "is not a prefix of the tokenized prompt+completion" not in message:
+            return True
+        left_out = message.split("training sequence: ", 1)[-1].split(". The model", 1)[0]
+        if left_out.strip("'\" ").strip() == "":
+            logger.info("the prompts end in a space that BPE joins to the completion's first token, as lm-eval "
+                        "scores it and as the authors trained: TRL's prefix warning does not apply")
+            return False
+        return True
 LOSS_AVERAGING = ("per_token", "per_example")
 
 
@@ -64,6 +84,9 @@ def build_trainer(script_args, training_args, model_args) -> tuple[SFTTrainer, l
     from trl import get_peft_config
 
     rows = training_rows(script_args, training_args.seed)
+    trl_logger = pylogging.getLogger("trl.trainer.sft_trainer")
+    if not any(isinstance(f, _ExpectedPrefixWarning) for f in trl_logger.filters):
+        trl_logger.addFilter(_ExpectedPrefixWarning())
     dtype = getattr(torch, model_args.dtype) if model_args.use_peft and model_args.dtype not in (None, "auto") else None
     model, tokenizer = load_model_and_tokenizer(model_args, dtype)
     if script_args.dataset_name == INSTRUCTION_TUNING:

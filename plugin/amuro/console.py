@@ -1,0 +1,62 @@
+"""What a long amuro command shows on the console, and where everything else goes.
+
+A sweep (and the demo around it) prints one line per job that names it; the libraries' own logs, warnings and
+progress bars (lm-eval, transformers, datasets, accelerate, TRL, Python warnings) go to `amuro.log` in the run
+folder instead, for debugging. Scoped: `quiet()` restores every logger, warning filter and setting it changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+LOG_FILE = "amuro.log"
+LIBRARIES = ("lm_eval", "transformers", "datasets", "accelerate", "trl", "huggingface_hub", "peft", "filelock",
+             "urllib3", "torch", "deepspeed", "py.warnings")
+
+
+@contextmanager
+def quiet(log_file: str | os.PathLike):
+    """Send the libraries' logging, Python warnings and tqdm bars to `log_file` for the duration."""
+    log_file = Path(log_file)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_file, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    saved = []
+    for name in LIBRARIES:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.handlers[:], logger.level, logger.propagate))
+        logger.handlers, logger.propagate = [handler], False
+        logger.setLevel(logging.INFO)
+    env = {"TQDM_DISABLE": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}  # tqdm reads TQDM_* at each bar
+    saved_env = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    bars = _progress_bars(False)
+    with warnings.catch_warnings():
+        logging.captureWarnings(True)  # warnings.warn -> the py.warnings logger -> the file
+        try:
+            yield log_file
+        finally:
+            logging.captureWarnings(False)
+            for logger, handlers, level, propagate in saved:
+                logger.handlers, logger.level, logger.propagate = handlers, level, propagate
+            for k, v in saved_env.items():
+                os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+            _progress_bars(bars)
+            handler.close()
+
+
+def _progress_bars(on: bool) -> bool:
+    """Switch datasets' and transformers' own progress bars (they pass `disable=` to tqdm themselves); returns
+    whether they were on."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    was = datasets.utils.are_progress_bars_enabled()
+    for enable, disable in ((datasets.enable_progress_bars, datasets.disable_progress_bars),
+                            (hf_logging.enable_progress_bar, hf_logging.disable_progress_bar)):
+        (enable if on else disable)()
+    return was
