@@ -106,6 +106,16 @@ CASES = [
     ("report: a results file that is not UTF-8", lambda t: ["report", str(_bytes(t, b"\xff\xfe,x\n")), "--out",
                                                             str(t / "r")], "not a readable CSV", 2),
     ("configs: unknown name", lambda t: ["configs", "zero4"], "no shipped config 'zero4'", 2),
+    ("spec: a model folder that is not there", lambda t: ["sweep", spec_with(t, "model: tiny-olmo", "model: ./nope"),
+                                                          "--dry-run"],
+     "cannot list the revisions of ./nope: it is no folder here", 2),
+    ("prompt: the Hub is off and no AMURO_DATA_DIR", lambda t: {"argv": ["prompt", "mnli", "instruct", "-n", "1"],
+                                                                 "env": {"AMURO_DATA_DIR": "", "HF_HUB_OFFLINE": "1"}},
+     "from the Hub: HF_HUB_OFFLINE is set; set AMURO_DATA_DIR", 2),
+    ("report: an unknown profile table column value", lambda t: ["report", str(_bytes(
+        t, b"model,revision,step,tokens,train,eval,format,num_fewshot,metric,value,stderr,n,method\n"
+           b"m,,1,,mnli,mnli,default,0,acc,0.5,,,qlora\n")), "--out", str(t / "r")],
+     "line 2: unknown method 'qlora'; known: full, lora", 2),
     ("prompt: a data file that is not UTF-8", lambda t: {"argv": ["prompt", "mnli", "default"],
                                                          "env": {"AMURO_DATA_DIR": data_dir_with(
                                                              t, "mnli", "validation_matched", b'{"x": "\xff"}\n')}},

@@ -30,7 +30,7 @@ def test_lora_trains_and_lm_eval_scores_the_adapter_and_the_merged_model(tiny_bp
     merged = evaluate(str(out), ["amuro_mnli_default"], limit=6)
     adapter = evaluate(tiny_bpe, ["amuro_mnli_default"], limit=6, model_args={"peft": str(out / "adapter")})
     base = evaluate(tiny_bpe, ["amuro_mnli_default"], limit=6)
-    lls = {name: [[float(r[0][0]) for r in s["resps"]] for s in run["samples"]["amuro_mnli_default"]]
+    lls = {name: [float(r[0][0]) for s in run["samples"]["amuro_mnli_default"] for r in s["resps"]]
            for name, run in (("merged", merged), ("adapter", adapter), ("base", base))}
     assert lls["merged"] == pytest.approx(lls["adapter"], abs=1e-4)
     assert lls["adapter"] != pytest.approx(lls["base"], abs=1e-6)  # the adapter changed the model

@@ -179,6 +179,10 @@ def parse(argv=None) -> tuple[ScriptArguments, TrainingArguments, ModelConfig]:
         raise AmuroError("--model_name_or_path and --dataset_name are required")
     _check_arguments(script_args, training_args, _given(argv))
     tulu = script_args.dataset_name == INSTRUCTION_TUNING
+    if model_args.use_peft and not model_args.lora_target_modules:
+        # peft knows the attention projections of some architectures only (not OLMo's): every linear layer, the
+        # QLoRA paper's choice, is defined for all of them.
+        model_args.lora_target_modules = "all-linear"
     if training_args.learning_rate is None:
         training_args.learning_rate = LORA_LEARNING_RATE if model_args.use_peft else \
             paper_learning_rate(script_args.dataset_name)
