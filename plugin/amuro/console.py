@@ -14,8 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 LOG_FILE = "amuro.log"
-LIBRARIES = ("lm_eval", "transformers", "datasets", "accelerate", "trl", "huggingface_hub", "peft", "filelock",
-             "urllib3", "torch", "deepspeed", "py.warnings")
+# logger -> the level kept in the file: INFO where it tells what happened, WARNING for the chatty ones
+LIBRARIES = {"lm_eval": logging.INFO, "transformers": logging.INFO, "datasets": logging.WARNING,
+             "accelerate": logging.INFO, "trl": logging.INFO, "huggingface_hub": logging.WARNING,
+             "peft": logging.WARNING, "filelock": logging.WARNING, "urllib3": logging.WARNING,
+             "torch": logging.WARNING, "deepspeed": logging.WARNING, "py.warnings": logging.WARNING}
 
 
 @contextmanager
@@ -26,11 +29,11 @@ def quiet(log_file: str | os.PathLike):
     handler = logging.FileHandler(log_file, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     saved = []
-    for name in LIBRARIES:
+    for name, level in LIBRARIES.items():
         logger = logging.getLogger(name)
         saved.append((logger, logger.handlers[:], logger.level, logger.propagate))
         logger.handlers, logger.propagate = [handler], False
-        logger.setLevel(logging.INFO)
+        logger.setLevel(level)
     env = {"TQDM_DISABLE": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}  # tqdm reads TQDM_* at each bar
     saved_env = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -55,7 +58,7 @@ def _progress_bars(on: bool) -> bool:
     import datasets
     from transformers.utils import logging as hf_logging
 
-    was = datasets.utils.are_progress_bars_enabled()
+    was = not datasets.are_progress_bars_disabled()
     for enable, disable in ((datasets.enable_progress_bars, datasets.disable_progress_bars),
                             (hf_logging.enable_progress_bar, hf_logging.disable_progress_bar)):
         (enable if on else disable)()
