@@ -27,7 +27,7 @@ def quiet(log_file: str | os.PathLike):
     log_file = Path(log_file)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(log_file, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_Redacting("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     saved = []
     for name, level in LIBRARIES.items():
         logger = logging.getLogger(name)
@@ -50,6 +50,15 @@ def quiet(log_file: str | os.PathLike):
                 os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
             _progress_bars(bars)
             handler.close()
+
+
+class _Redacting(logging.Formatter):
+    """The log file never holds a secret: lm-eval logs its model_args (a `token=` among them) at INFO."""
+
+    def format(self, record) -> str:
+        from amuro.files import redact
+
+        return redact(super().format(record))
 
 
 def _progress_bars(on: bool) -> bool:

@@ -240,11 +240,15 @@ def lm_eval_outputs(results: dict, samples: dict | None, plan, tracker, folder: 
 
         folder.mkdir(parents=True, exist_ok=True)
         logger = WandbLogger({"dir": str(folder), "name": run_name, **plan.wandb_args})
-        logger.post_init(json.loads(redact(json.dumps(results, default=handle_non_serializable))))
-        logger.log_eval_result()
-        if plan.log_samples and samples:
-            logger.log_eval_samples(samples)
-        logger.run.finish()
+        try:  # as lm-eval's CLI does: W&B trouble never costs the evaluation
+            logger.post_init(json.loads(redact(json.dumps(results, default=handle_non_serializable))))
+            logger.log_eval_result()
+            if plan.log_samples and samples:
+                logger.log_eval_samples(samples)
+        except Exception as e:  # lm-eval's W&B sample tables cannot read function metrics (Rouge-L here)
+            logging.getLogger("lm_eval").warning("W&B logging stopped short: %s", e)
+        finally:
+            logger.run.finish()
     tracker.save_results_aggregated(results=results, samples=samples if plan.log_samples else None)
     if plan.log_samples and samples:
         for task in results["configs"]:
