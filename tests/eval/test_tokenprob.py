@@ -124,12 +124,13 @@ def test_random_fewshot_is_seeded_and_never_the_scored_document(tiny_bpe):
 
 
 def test_amuro_hf_first_equals_plain_hf_and_runs_a_shared_prefix_once(tiny_bpe, monkeypatch):
-    from amuro.eval.hf_model import AmuroHFLM
+    from amuro.eval import hf_model
 
     calls = []
-    original = AmuroHFLM._shared_prefix_logprobs
-    monkeypatch.setattr(AmuroHFLM, "_shared_prefix_logprobs",
-                        lambda self, prefix, suffixes: calls.append(len(suffixes)) or original(self, prefix, suffixes))
+    original = hf_model.continuation_scores
+    monkeypatch.setattr(hf_model, "continuation_scores",
+                        lambda model, prefix, rows, *a: calls.append(len({tuple(r[0]) for r in rows}))
+                        or original(model, prefix, rows, *a))
     tasks = ["amuro_mnli_default", "amuro_paws_io", "amuro_boolq_instruct"]
     kwargs = dict(num_fewshot=4, limit=8, metadata={"amuro_fewshot": "paper"})
     plain = list(_samples(evaluate(tiny_bpe, tasks, **kwargs)))

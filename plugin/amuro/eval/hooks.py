@@ -17,6 +17,7 @@ import logging
 import warnings
 
 from lm_eval.api.samplers import ContextSampler
+from lm_eval.api.task import ConfigurableTask
 
 from amuro.tasks.data import load_split
 from amuro.errors import AmuroError, install_excepthook
@@ -64,6 +65,17 @@ def _render_rows(set_name: str, fmt: str, rows: list[dict], where: str, demo_del
     return out
 
 
+def task_tokenizer(task_set: str, prompt_format: str, *, pretrained=None, tokenizer=None, revision=None,
+                   trust_remote_code=None, **_metadata):
+    """The model's tokenizer, named in the task metadata (`--model_args`): TokenProb depends on it."""
+    name = tokenizer if isinstance(tokenizer, str) else pretrained
+    if not isinstance(name, str):
+        raise AmuroError(
+            f"amuro_{task_set}_{prompt_format} scores by TokenProb and needs the model's tokenizer: run it with "
+            "--model_args pretrained=..., or pass TaskManager(metadata={'pretrained': ...})")
+    return load_tokenizer(name, revision, bool(_flag(trust_remote_code)))
+
+
 def load_task_dataset(task_set: str, prompt_format: str, *, pretrained=None, tokenizer=None, revision=None,
                       trust_remote_code=None, add_bos_token=None, amuro_fewshot: str = "random",
                       amuro_data_dir: str | None = None, **_metadata):
@@ -83,12 +95,8 @@ def load_task_dataset(task_set: str, prompt_format: str, *, pretrained=None, tok
     eval_rows = _render_rows(task_set, prompt_format, load_split(task_set, ts.eval_split, amuro_data_dir),
                              f"{task_set}/{ts.eval_split}", delimiter)
     if task_kind(task_set, prompt_format) == CLASSIFICATION:
-        name = tokenizer if isinstance(tokenizer, str) else pretrained
-        if not isinstance(name, str):
-            raise AmuroError(
-                f"amuro_{task_set}_{prompt_format} scores by TokenProb and needs the model's tokenizer: run it with "
-                "--model_args pretrained=..., or pass TaskManager(metadata={'pretrained': ...})")
-        tok = load_tokenizer(name, revision, bool(_flag(trust_remote_code)))
+        tok = task_tokenizer(task_set, prompt_format, pretrained=pretrained, tokenizer=tokenizer, revision=revision,
+                             trust_remote_code=trust_remote_code)
         tp, n_fallback = first_subtoken_choices(
             tok, [r["amuro_prompt"] for r in eval_rows], ts.label_words,
             target_delimiter(task_set, prompt_format), add_bos_token=_flag(add_bos_token))
@@ -119,6 +127,32 @@ class FewshotSampler(ContextSampler):
                 raise AmuroError(f"{n} demonstrations requested but the split has only {len(pool)} rows")
             return pool[:n]
         return super().sample(n, eval_doc=eval_doc, df=df, **kwargs)
+
+
+class TokenProbTask(ConfigurableTask):
+    """The class of the TokenProb tasks (YAML `class:`). Under `--apply_chat_template` lm-eval wraps the context in
+    the chat template and drops the target delimiter, so the choices the loader computed after the raw prompt would
+    split into several tokens; here each label's first subtoken is recomputed after the context the model reads."""
+
+    def __init__(self, config=None, **kwargs):
+        super().__init__(config={k: v for k, v in (config or {}).items() if k != "class"}, **kwargs)
+
+    def construct_requests(self, doc, ctx, **kwargs):
+        if kwargs.get("apply_chat_template"):
+            meta = {**(self.config.metadata or {}), **(self.config.dataset_kwargs or {})}
+            tok = task_tokenizer(**meta)
+            (choices,), n_fallback = first_subtoken_choices(tok, [ctx], doc["amuro_choices"], "",
+                                                            add_bos_token=_flag(meta.get("add_bos_token")))
+            if n_fallback:
+                base = ctx.rstrip()
+                merged = tok(ctx)["input_ids"][:len(tok(base)["input_ids"])] != tok(base)["input_ids"]
+                why = (f"the template's trailing {ctx[len(base):]!r} merges into the token before it, and lm-eval "
+                       "scores the context without it" if merged else
+                       f"the first subtoken of a label in {doc['amuro_choices']} cannot be written as text")
+                raise AmuroError(f"{self.config.task}: TokenProb refused under --apply_chat_template: {why}; "
+                                 "run without --apply_chat_template")
+            doc = {**doc, "amuro_tp_choices": choices}
+        return super().construct_requests(doc, ctx, **kwargs)
 
 
 def rougeL(references, predictions):  # noqa: N802 - the metric's name in lm-eval's tables
