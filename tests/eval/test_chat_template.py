@@ -28,16 +28,12 @@ def _path(which, request):
     return request.getfixturevalue(which) if which.startswith("tiny") else request.getfixturevalue("real_models")[which]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("model_type", ["hf", "amuro-hf"])
-@pytest.mark.parametrize("which", ["tiny_bpe", "tiny_sp", "olmo1"])
-def test_tokenprob_compares_one_token_per_label_after_the_chat_template(which, model_type, request):
-    path = _path(which, request)
+def check_one_token_per_label(path, tasks, model_type, limit, **kwargs):
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
-    out = evaluate(path, TASKS, model=model_type, num_fewshot=2, limit=3, apply_chat_template=True)
+    out = evaluate(path, tasks, model=model_type, num_fewshot=2, limit=limit, apply_chat_template=True, **kwargs)
     n = 0
-    for task in TASKS:
+    for task in tasks:
         for s in out["samples"][task]:
             context = s["arguments"][0][0]
             assert context.startswith("<|user|>\n") and context.endswith("<|assistant|>\n")
@@ -52,7 +48,21 @@ def test_tokenprob_compares_one_token_per_label_after_the_chat_template(which, m
                 reference.append(float(sum(logp[len(base) - 1 + k, t] for k, t in enumerate(want))))
             np.testing.assert_allclose(scores, reference, atol=1e-4)
             n += 1
-    assert n == len(TASKS) * 3
+    assert n == len(tasks) * limit
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_type", ["hf", "amuro-hf"])
+@pytest.mark.parametrize("which", ["tiny_bpe", "tiny_sp", "olmo1"])
+def test_tokenprob_compares_one_token_per_label_after_the_chat_template(which, model_type, request):
+    check_one_token_per_label(_path(which, request), TASKS, model_type, limit=3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_type", ["hf", "amuro-hf"])
+def test_tokenprob_after_the_chat_template_on_real_rows(model_type, real_models, real_data):
+    check_one_token_per_label(real_models["olmo1"], ["amuro_rte_default", "amuro_rte_io", "amuro_boolq_instruct"],
+                              model_type, limit=4, metadata={"amuro_data_dir": str(real_data)})
 
 
 @pytest.mark.slow
