@@ -5,8 +5,10 @@
   that the YAMLs read. For classification sets it also computes, per document, the text of each label's first
   subtoken as the model's tokenizer splits it right after the prompt (`amuro_tp_choices`): lm-eval then scores
   exactly TokenProb with plain `--model hf` (one-token continuations share one forward pass).
-- `FewshotSampler`: lm-eval's seeded random sampler by default; the authors' "first k rows of the scored split,
-  scored row included" when the task metadata says `amuro_fewshot: paper`.
+- `FewshotSampler`, by the task metadata's `amuro_fewshot` mode: `shared` (default), one seeded draw of k
+  demonstrations (`--fewshot_random_seed`) from the demonstration split, the same for every document of a task (as
+  OLMES and MMLU do; what lets `--model amuro-hf` run the prefix once); `random`, lm-eval's seeded sampler, a new
+  draw per document; `paper`, the authors' first k rows of the scored split, scored rows included.
 - `rougeL`: Rouge-L F-measure from `rouge-score`, no stemming (the authors' `evaluate` defaults).
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import warnings
+from random import Random
 
 from lm_eval.api.samplers import ContextSampler
 from lm_eval.api.task import ConfigurableTask
@@ -28,7 +31,7 @@ from amuro.tasks.templates import render, target_delimiter
 log = logging.getLogger("amuro")
 install_excepthook()
 
-FEWSHOT_MODES = ("random", "paper")
+FEWSHOT_MODES = ("shared", "random", "paper")
 
 
 @functools.lru_cache(maxsize=8)
@@ -77,7 +80,7 @@ def task_tokenizer(task_set: str, prompt_format: str, *, pretrained=None, tokeni
 
 
 def load_task_dataset(task_set: str, prompt_format: str, *, pretrained=None, tokenizer=None, revision=None,
-                      trust_remote_code=None, add_bos_token=None, amuro_fewshot: str = "random",
+                      trust_remote_code=None, add_bos_token=None, amuro_fewshot: str = "shared",
                       amuro_data_dir: str | None = None, **_metadata):
     """lm-eval `custom_dataset`: {scored split, demonstration split} of one set, rendered in one format.
 
@@ -109,24 +112,42 @@ def load_task_dataset(task_set: str, prompt_format: str, *, pretrained=None, tok
     splits = {ts.eval_split: eval_rows}
     if amuro_fewshot == "paper":
         # The authors' demonstrations: the first k rows of the scored split itself, not excluded from scoring.
-        splits[ts.fewshot_split] = [{**row, "amuro_paper_fewshot": True} for row in eval_rows]
+        splits[ts.fewshot_split] = eval_rows
     elif ts.fewshot_split != ts.eval_split:
         splits[ts.fewshot_split] = _render_rows(task_set, prompt_format, load_split(
             task_set, ts.fewshot_split, amuro_data_dir), f"{task_set}/{ts.fewshot_split}", delimiter)
-    # else (gpt3nli, a single split): lm-eval's sampler excludes the scored row from its demonstrations.
+    # else (gpt3nli, a single split): the sampler excludes the scored row from its demonstrations.
+    for rows in splits.values():  # what FewshotSampler reads
+        for row in rows:
+            row["amuro_fewshot"] = amuro_fewshot
     return datasets.DatasetDict({split: datasets.Dataset.from_list(rows) for split, rows in splits.items()})
 
 
 class FewshotSampler(ContextSampler):
-    """lm-eval's seeded random sampler (`--fewshot_random_seed`), or the authors' first-k rule in paper mode."""
+    """The demonstrations of the few-shot mode the rows carry (`amuro_fewshot`, see the module docstring)."""
+
+    def __init__(self, df=None, *, rnd=None, **kwargs):
+        super().__init__(df, rnd=rnd, **kwargs)
+        self.seed = rnd
+
+    def set_rnd(self, rnd):  # lm-eval passes --fewshot_random_seed here
+        self.seed = rnd
+        return super().set_rnd(rnd)
 
     def sample(self, n, eval_doc=None, df=None, **kwargs):
         pool = self.fewshot_docs()
-        if pool and pool[0].get("amuro_paper_fewshot"):
-            if n > len(pool):
-                raise AmuroError(f"{n} demonstrations requested but the split has only {len(pool)} rows")
+        mode = pool[0].get("amuro_fewshot") if pool else None
+        if mode not in ("paper", "shared") or n == 0:
+            return super().sample(n, eval_doc=eval_doc, df=df, **kwargs)
+        # lm-eval passes eval_doc only when demonstrations come from the scored split (gpt3nli): one spare row
+        # stands in for the document itself, so no document is its own demonstration.
+        spare = 1 if eval_doc is not None and mode == "shared" else 0
+        if n + spare > len(pool):
+            raise AmuroError(f"{n} demonstrations requested but the split has only {len(pool)} rows")
+        if mode == "paper":
             return pool[:n]
-        return super().sample(n, eval_doc=eval_doc, df=df, **kwargs)
+        draw = Random(self.seed).sample(pool, n + spare)  # the same draw for every document of the task
+        return [d for d in draw if d != eval_doc][:n]
 
 
 class TokenProbTask(ConfigurableTask):

@@ -16,7 +16,7 @@ evaluate:
   finetuned: [in_domain, ood, cross_task]   # roles relative to each model's training set
   num_fewshot: 4
   limit: null                      # lm-eval --limit (documents per task), for smoke runs
-  model: hf                        # lm-eval model type (hf, or amuro-hf for tokenprob=paper)
+  model: amuro-hf                  # lm-eval model type (amuro-hf: prefix reuse, tokenprob=paper; or hf)
   model_args: {dtype: bfloat16}    # extra lm-eval model_args
   batch_size: auto
   device: null                     # default: cuda where there is a GPU, else cpu
@@ -66,7 +66,7 @@ class EvalPlan:
     finetuned: tuple[str, ...] = ("in_domain", "ood", "cross_task")
     num_fewshot: int = 4
     limit: float | None = None
-    model: str = "hf"
+    model: str = "amuro-hf"  # shared-prefix reuse; the same scores as hf
     model_args: dict = field(default_factory=dict)
     batch_size: int | str = "auto"
     device: str | None = None  # default: cuda where there is a GPU, else cpu
