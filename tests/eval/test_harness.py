@@ -8,7 +8,8 @@ import pytest
 import amuro
 from amuro.tasks.registry import HARNESS, SETS, get_set, task_name
 
-from conftest import FIXTURES, real_rows
+from conftest import FIXTURES
+from real_data import real_rows
 
 BUILTIN = {"arc_easy": "arc_easy", "arc_challenge": "arc_challenge", "openbookqa": "openbookqa",
            "hellaswag": "hellaswag", "boolq": "boolq", "sciq_mc": "sciq"}

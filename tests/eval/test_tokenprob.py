@@ -113,23 +113,28 @@ def test_paper_fewshot_uses_the_first_rows_of_the_scored_split(tiny_bpe):
         assert s["arguments"][0][0] == demos + s["doc"]["amuro_prompt"]
 
 
-def test_random_fewshot_is_seeded_and_never_the_scored_document(tiny_bpe):
-    a = evaluate(tiny_bpe, ["amuro_gpt3nli_io"], num_fewshot=3, limit=8)["samples"]["amuro_gpt3nli_io"]
-    b = evaluate(tiny_bpe, ["amuro_gpt3nli_io"], num_fewshot=3, limit=8)["samples"]["amuro_gpt3nli_io"]
+def test_random_fewshot_is_per_document_seeded_and_never_the_scored_document(tiny_bpe):
+    kwargs = dict(num_fewshot=3, limit=8, metadata={"amuro_fewshot": "random"})
+    a = evaluate(tiny_bpe, ["amuro_gpt3nli_io"], **kwargs)["samples"]["amuro_gpt3nli_io"]
+    b = evaluate(tiny_bpe, ["amuro_gpt3nli_io"], **kwargs)["samples"]["amuro_gpt3nli_io"]
     contexts = [s["arguments"][0][0] for s in a]
     assert contexts == [s["arguments"][0][0] for s in b]
+    draws = set()
     for s, context in zip(a, contexts):  # gpt3nli draws demonstrations from its only split
         demos = context.split("\n")[:-1]
         assert len(demos) == 3 and not any(d.startswith(s["doc"]["amuro_prompt"]) for d in demos)
+        draws.add(tuple(demos))
+    assert len(draws) > 1  # a new draw per document
 
 
 def test_amuro_hf_first_equals_plain_hf_and_runs_a_shared_prefix_once(tiny_bpe, monkeypatch):
-    from amuro.eval.hf_model import AmuroHFLM
+    from amuro.eval import hf_model
 
     calls = []
-    original = AmuroHFLM._shared_prefix_logprobs
-    monkeypatch.setattr(AmuroHFLM, "_shared_prefix_logprobs",
-                        lambda self, prefix, suffixes: calls.append(len(suffixes)) or original(self, prefix, suffixes))
+    original = hf_model.continuation_scores
+    monkeypatch.setattr(hf_model, "continuation_scores",
+                        lambda model, prefix, rows, *a: calls.append(len({tuple(r[0]) for r in rows}))
+                        or original(model, prefix, rows, *a))
     tasks = ["amuro_mnli_default", "amuro_paws_io", "amuro_boolq_instruct"]
     kwargs = dict(num_fewshot=4, limit=8, metadata={"amuro_fewshot": "paper"})
     plain = list(_samples(evaluate(tiny_bpe, tasks, **kwargs)))

@@ -1,56 +1,51 @@
-"""`--model amuro-hf`: lm-eval's HF model with a choice of TokenProb rule for multiple-choice requests.
+"""`--model amuro-hf`: lm-eval's HF model with a choice of TokenProb rule, and prefix reuse.
 
     lm_eval --model amuro-hf --model_args pretrained=allenai/OLMo-1B-hf,tokenprob=paper --tasks amuro_mnli_default
 
+Inputs that share a long token prefix (the few-shot demonstrations every document of a task gets in the default
+`shared` and the authors' `paper` few-shot modes) run that prefix once and continue from a copy of its KV cache
+(`amuro.eval.prefix`), for log-likelihoods and for greedy generation alike; the other inputs go through HFLM's
+batched path. The results are what HFLM computes (tests compare them).
+
 `tokenprob=`
-- `first` (default): each continuation is cut to its first token, so any multiple-choice task is scored by the
-  label whose first subtoken scores highest (the paper's §3.3 definition). On `amuro_*` tasks this equals plain
-  `--model hf`, whose choices are already first subtokens. Contexts that share a long token prefix (the authors'
-  few-shot mode puts the same k demonstrations before every document) run that prefix once and reuse its KV cache;
-  the other contexts go through HFLM's batched path.
-- `paper`: the authors' lenient rule, reproduced exactly (docs/study.md §3): one forward pass over the prompt
-  verbatim (its trailing space included), and the label owning the first of the highest-scoring candidate ids,
-  where candidates are all subtoken ids, special tokens included, of every label and every space-prefixed label.
-  Each choice's log-likelihood is the best log-probability among its own candidates.
-- `off`: plain HFLM.
-Rolling log-likelihoods and generation are never changed.
+- `first` (default): on `amuro_*` tasks each request is scored as the task wrote it (the TokenProb tasks' choices
+  are already the labels' first subtokens, the multiple-choice sets score whole options); on any other task each
+  multiple-choice continuation is cut to its first token, i.e. TokenProb for any task (the paper's §3.3 definition).
+- `paper`: the authors' lenient rule on the TokenProb tasks (and any other task), reproduced exactly
+  (docs/study.md §3): one forward pass over the prompt verbatim (its trailing space included), and the label owning
+  the first of the highest-scoring candidate ids, where candidates are all subtoken ids, special tokens included, of
+  every label and every space-prefixed label. Each choice's log-likelihood is the best log-probability among its
+  own candidates. The multiple-choice sets keep their whole-option scores.
+- `off`: plain HFLM (no rule, no prefix reuse).
+Rolling log-likelihoods are never changed.
 """
 
 from __future__ import annotations
-
-import copy
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
+from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, postprocess_generated_text
+from lm_eval.models.utils_hf import stop_sequences_criteria
 from tqdm import tqdm
 
 from amuro.errors import AmuroError
+from amuro.eval.prefix import MIN_SHARED_PREFIX, continuation_scores, generate_from_prefix, shared_prefix_groups
 from amuro.eval.scoring import paper_candidates
 
 TOKENPROB_MODES = ("first", "paper", "off")
-MIN_SHARED_PREFIX = 32  # tokens; shorter common prefixes are not worth a separate pass
+GREEDY_KWARGS = {"do_sample", "temperature"}  # generation kwargs the shared path takes; others go to HFLM
 
 
-def shared_prefix_groups(contexts: list[tuple[int, ...]], min_prefix: int) -> list[tuple[int, list]]:
-    """Group token sequences that share a prefix of at least `min_prefix` tokens (leaving each at least one
-    token of its own). Returns (prefix length, members); length 0 for sequences without such a group."""
-    groups: list[tuple[int, list]] = []
-    for ctx in sorted(contexts):
-        if groups and groups[-1][0]:
-            length, members = groups[-1]
-            common = 0
-            while common < min(length, len(ctx) - 1) and members[0][common] == ctx[common]:
-                common += 1
-            if common >= min_prefix:
-                groups[-1] = (common, members + [ctx])
-                continue
-        groups.append((len(ctx) - 1 if len(ctx) - 1 >= min_prefix else 0, [ctx]))
-    lone = [ctx for length, members in groups if length == 0 or len(members) == 1 for ctx in members]
-    return [(length, members) for length, members in groups if length and len(members) > 1] + \
-        ([(0, lone)] if lone else [])
+def _amuro_doc(doc) -> bool:
+    return isinstance(doc, dict) and "amuro_prompt" in doc
+
+
+def _tokenprob_request(req) -> bool:
+    """Whether a TokenProb rule applies: an amuro TokenProb task, or any task that is not amuro's."""
+    return not _amuro_doc(req.doc) or "amuro_tp_choices" in req.doc
 
 
 @register_model("amuro-hf")
@@ -61,15 +56,28 @@ class AmuroHFLM(HFLM):
         super().__init__(**kwargs)
         self.tokenprob = tokenprob
 
+    def _batch(self) -> int:
+        return self.batch_size if isinstance(self.batch_size, int) and self.batch_size > 0 else 16
+
+    def _autocast(self):  # as HFLM runs the model
+        dtype = self.mixed_precision_dtype
+        return torch.autocast(device_type=self.device.type, dtype=dtype, enabled=dtype is not None)
+
     def loglikelihood(self, requests, disable_tqdm: bool = False):
         if self.tokenprob == "off":
             return super().loglikelihood(requests, disable_tqdm=disable_tqdm)
-        if self.tokenprob == "paper":
-            return self._paper_loglikelihood(requests, disable_tqdm)
-        new_reqs, contexts = [], {}
-        for context, continuation in (req.args for req in requests):
-            if context == "":
-                ctx_enc, cont_enc = [self.prefix_token_id], self.tok_encode(continuation)
+        paper = [i for i, r in enumerate(requests) if self.tokenprob == "paper" and _tokenprob_request(r)]
+        results: list = [None] * len(requests)
+        for i, res in zip(paper, self._paper_loglikelihood([requests[i] for i in paper], disable_tqdm)):
+            results[i] = res
+        rest = sorted(set(range(len(requests))) - set(paper))
+        contexts, encoded = {}, []
+        for i in rest:
+            context, continuation = requests[i].args
+            if context == "":  # as HFLM.loglikelihood: BOS (or EOS) stands in for the empty context
+                cont_enc = self.tok_encode(continuation, add_special_tokens=False)
+                ctx_enc, cont_enc = ([self.prefix_token_id], cont_enc) if self.prefix_token_id != cont_enc[0] \
+                    else (cont_enc[:1], cont_enc[1:])
             elif self.backend != "causal":
                 ctx_enc, cont_enc = self._encode_pair(context, continuation)
             else:  # HFLM._encode_pair, with each context encoded once rather than once per choice
@@ -78,50 +86,86 @@ class AmuroHFLM(HFLM):
                     contexts[stripped] = self.tok_encode(stripped)
                 ctx_enc = contexts[stripped]
                 cont_enc = self.tok_encode(context + continuation)[len(ctx_enc):]
-            new_reqs.append(((context, continuation), ctx_enc, cont_enc[:1]))
-        return self._first_token_loglikelihood(new_reqs, disable_tqdm)
-
-    def _first_token_loglikelihood(self, reqs, disable_tqdm: bool):
-        # HFLM scores (context + continuation)[-(max_length + 1):][:-1]: for one continuation token that is the
-        # context's last max_length tokens, read at its last position.
-        by_context: dict[tuple[int, ...], list[int]] = {}
-        for i, (_, ctx_enc, _) in enumerate(reqs):
-            by_context.setdefault(tuple(ctx_enc[-self.max_length:]), []).append(i)
-        results: list[tuple[float, bool] | None] = [None] * len(reqs)
-        for length, members in shared_prefix_groups(list(by_context), MIN_SHARED_PREFIX):
-            if not length:
-                rest = [i for ctx in members for i in by_context[ctx]]
-                for i, res in zip(rest, self._loglikelihood_tokens([reqs[i] for i in rest], disable_tqdm)):
-                    results[i] = res
-                continue
-            logprobs = self._shared_prefix_logprobs(list(members[0][:length]), [list(c[length:]) for c in members])
-            for ctx, logp in zip(members, logprobs):
-                greedy = int(torch.argmax(logp))
-                for i in by_context[ctx]:
-                    token = reqs[i][2][0]
-                    results[i] = (float(logp[token]), greedy == token)
+            if not _amuro_doc(requests[i].doc):  # tokenprob=first on another task: its first token
+                cont_enc = cont_enc[:1]
+            encoded.append(((context, continuation), ctx_enc, cont_enc))
+        for i, res in zip(rest, self._shared_loglikelihood(encoded, disable_tqdm)):
+            results[i] = res
         return results
 
-    @torch.no_grad()
-    def _shared_prefix_logprobs(self, prefix: list[int], suffixes: list[list[int]]) -> list[torch.Tensor]:
-        """Log-softmax at the last position of prefix + each suffix, running the prefix once."""
-        cache = self.model(torch.tensor([prefix], device=self.device), use_cache=True).past_key_values
-        size = self.batch_size if isinstance(self.batch_size, int) and self.batch_size > 0 else 16
-        order = sorted(range(len(suffixes)), key=lambda i: len(suffixes[i]))  # similar lengths: little padding
-        out: list[torch.Tensor | None] = [None] * len(suffixes)
-        for start in tqdm(range(0, len(order), size), desc=f"TokenProb on a shared {len(prefix)}-token prefix",
-                          disable=self.rank != 0):
-            batch = [suffixes[i] for i in order[start:start + size]]
-            batch_cache = copy.deepcopy(cache)
-            batch_cache.batch_repeat_interleave(len(batch))
-            width = max(map(len, batch))
-            # Right padding needs no mask: causal attention never lets a real token see the padding after it.
-            ids = torch.tensor([s + [s[-1]] * (width - len(s)) for s in batch], device=self.device)
-            logits = self.model(ids, past_key_values=batch_cache, use_cache=True).logits
-            last = logits[torch.arange(len(batch)), torch.tensor([len(s) - 1 for s in batch])]
-            for i, row in zip(order[start:start + size], F.log_softmax(last.float(), dim=-1).cpu()):
-                out[i] = row
-        return out
+    def _shared_loglikelihood(self, reqs, disable_tqdm: bool):
+        """HFLM's scores of (context, continuation) token requests; contexts sharing a prefix run it once."""
+        by_context: dict[tuple[int, ...], list[int]] = {}
+        lone = []
+        for i, (_, ctx_enc, cont_enc) in enumerate(reqs):
+            if len(ctx_enc) + len(cont_enc) - 1 > self.max_length or self.backend != "causal":
+                lone.append(i)  # HFLM would truncate it from the left: no common prefix to speak of
+            else:
+                by_context.setdefault(tuple(ctx_enc), []).append(i)
+        results: list[tuple[float, bool] | None] = [None] * len(reqs)
+        progress = tqdm(total=len(reqs) - len(lone), desc="Log-likelihoods on shared prefixes",
+                        disable=disable_tqdm or self.rank != 0)
+        for length, members in shared_prefix_groups(list(by_context), MIN_SHARED_PREFIX):
+            index = [i for ctx in members for i in by_context[ctx]]
+            if not length:
+                lone += index
+                progress.update(len(index))
+                continue
+            rows = [(list(reqs[i][1][length:]), list(reqs[i][2])) for i in index]
+            with self._autocast():
+                scores = continuation_scores(self.model, list(members[0][:length]), rows, self._batch(), progress)
+            for i, res in zip(index, scores):
+                results[i] = res
+        progress.close()
+        for i, res in zip(lone, self._loglikelihood_tokens([reqs[i] for i in lone], disable_tqdm)):
+            results[i] = res
+        return results
+
+    def generate_until(self, requests, disable_tqdm: bool = False):
+        """Greedy generation through the shared prefix where documents share one; HFLM's path for the rest."""
+        if self.tokenprob == "off" or self.backend != "causal" or self.think_end_token is not None:
+            return super().generate_until(requests, disable_tqdm=disable_tqdm)
+        eos = self.tok_decode(self.eot_token_id, skip_special_tokens=False)
+        plans, lone = {}, []  # (gen kwargs as text) -> [(request index, token ids)]
+        for i, req in enumerate(requests):
+            context, gen_kwargs = req.args
+            kwargs = normalize_gen_kwargs(gen_kwargs, self.max_gen_toks)
+            ids = self.tok_encode(context)
+            greedy = not kwargs.get("do_sample") and set(kwargs) - {"until", "max_gen_toks"} <= GREEDY_KWARGS
+            if not greedy or len(ids) > self.max_length - kwargs["max_gen_toks"]:
+                lone.append(i)  # sampling, or HFLM would truncate the context from the left
+            else:
+                plans.setdefault(repr(sorted(gen_kwargs.items())), []).append((i, ids))
+        results: list[str | None] = [None] * len(requests)
+        progress = tqdm(total=len(requests) - len(lone), desc="Generation on shared prefixes",
+                        disable=disable_tqdm or self.rank != 0)
+        for items in plans.values():
+            kwargs = normalize_gen_kwargs(requests[items[0][0]].args[1], self.max_gen_toks)
+            until = handle_stop_sequences(kwargs.pop("until", None), eos=eos)
+            max_new = kwargs.pop("max_gen_toks")
+            kwargs.pop("temperature", None)
+            by_ids = {}
+            for i, ids in items:
+                by_ids.setdefault(tuple(ids), []).append(i)
+            for length, members in shared_prefix_groups(list(by_ids), MIN_SHARED_PREFIX):
+                if not length:
+                    lone += [i for ids in members for i in by_ids[ids]]
+                    continue
+                with self._autocast():
+                    outputs = generate_from_prefix(
+                            self.model, list(members[0][:length]), [list(ids[length:]) for ids in members], progress,
+                        max_new_tokens=max_new, pad_token_id=self.tokenizer.pad_token_id, do_sample=False,
+                        stopping_criteria=lambda n: stop_sequences_criteria(self.tokenizer, until, n, 1))
+                for ids, tokens in zip(members, outputs):
+                    text = postprocess_generated_text(self.tok_decode(tokens), until, None)
+                    for i in by_ids[ids]:
+                        results[i] = text
+                        self.cache_hook.add_partial("generate_until", requests[i].args, text)
+        progress.close()
+        lone.sort()
+        for i, text in zip(lone, super().generate_until([requests[i] for i in lone], disable_tqdm=disable_tqdm)):
+            results[i] = text
+        return results
 
     def _paper_loglikelihood(self, requests, disable_tqdm: bool):
         # Group the choices of one document: same task, document and context.

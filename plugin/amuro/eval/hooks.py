@@ -5,8 +5,10 @@
   that the YAMLs read. For classification sets it also computes, per document, the text of each label's first
   subtoken as the model's tokenizer splits it right after the prompt (`amuro_tp_choices`): lm-eval then scores
   exactly TokenProb with plain `--model hf` (one-token continuations share one forward pass).
-- `FewshotSampler`: lm-eval's seeded random sampler by default; the authors' "first k rows of the scored split,
-  scored row included" when the task metadata says `amuro_fewshot: paper`.
+- `FewshotSampler`, by the task metadata's `amuro_fewshot` mode: `shared` (default), one seeded draw of k
+  demonstrations (`--fewshot_random_seed`) from the demonstration split, the same for every document of a task (as
+  OLMES and MMLU do; what lets `--model amuro-hf` run the prefix once); `random`, lm-eval's seeded sampler, a new
+  draw per document; `paper`, the authors' first k rows of the scored split, scored rows included.
 - `rougeL`: Rouge-L F-measure from `rouge-score`, no stemming (the authors' `evaluate` defaults).
 """
 
@@ -15,8 +17,10 @@ from __future__ import annotations
 import functools
 import logging
 import warnings
+from random import Random
 
 from lm_eval.api.samplers import ContextSampler
+from lm_eval.api.task import ConfigurableTask
 
 from amuro.tasks.data import load_split, locate
 from amuro.errors import AmuroError, install_excepthook
@@ -27,7 +31,7 @@ from amuro.tasks.templates import render_rows, target_delimiter
 log = logging.getLogger("amuro")
 install_excepthook()
 
-FEWSHOT_MODES = ("random", "paper")
+FEWSHOT_MODES = ("shared", "random", "paper")
 
 
 @functools.lru_cache(maxsize=8)
@@ -61,8 +65,19 @@ def _render_rows(set_name: str, fmt: str, split: str, data_dir: str | None, demo
     return out
 
 
+def task_tokenizer(task_set: str, prompt_format: str, *, pretrained=None, tokenizer=None, revision=None,
+                   trust_remote_code=None, **_metadata):
+    """The model's tokenizer, named in the task metadata (`--model_args`): TokenProb depends on it."""
+    name = tokenizer if isinstance(tokenizer, str) else pretrained
+    if not isinstance(name, str):
+        raise AmuroError(
+            f"amuro_{task_set}_{prompt_format} scores by TokenProb and needs the model's tokenizer: run it with "
+            "--model_args pretrained=..., or pass TaskManager(metadata={'pretrained': ...})")
+    return load_tokenizer(name, revision, bool(_flag(trust_remote_code)))
+
+
 def load_task_dataset(task_set: str, prompt_format: str, *, pretrained=None, tokenizer=None, revision=None,
-                      trust_remote_code=None, add_bos_token=None, amuro_fewshot: str = "random",
+                      trust_remote_code=None, add_bos_token=None, amuro_fewshot: str = "shared",
                       amuro_data_dir: str | None = None, **_metadata):
     """lm-eval `custom_dataset`: {scored split, demonstration split} of one set, rendered in one format.
 
@@ -74,17 +89,17 @@ def load_task_dataset(task_set: str, prompt_format: str, *, pretrained=None, tok
     ts = get_set(task_set)
     if amuro_fewshot not in FEWSHOT_MODES:
         raise AmuroError(f"unknown amuro_fewshot mode {amuro_fewshot!r}; known: {', '.join(FEWSHOT_MODES)}")
+    if amuro_fewshot == "paper" and prompt_format == HARNESS:
+        # The authors scored the harness prompts with OLMo-Eval/catwalk, which drew demonstrations per document
+        # (no few-shot seed, "varied examples"), not their first-k rows: lm-eval's per-document draw is theirs.
+        amuro_fewshot = "random"
     # The authors' join has no delimiter; the harness format keeps lm-eval's (catwalk's) own join in every mode.
     paper_join = amuro_fewshot == "paper" and prompt_format != HARNESS
     delimiter = "" if paper_join else target_delimiter(task_set, prompt_format)
     eval_rows = _render_rows(task_set, prompt_format, ts.eval_split, amuro_data_dir, delimiter)
     if task_kind(task_set, prompt_format) == CLASSIFICATION:
-        name = tokenizer if isinstance(tokenizer, str) else pretrained
-        if not isinstance(name, str):
-            raise AmuroError(
-                f"amuro_{task_set}_{prompt_format} scores by TokenProb and needs the model's tokenizer: run it with "
-                "--model_args pretrained=..., or pass TaskManager(metadata={'pretrained': ...})")
-        tok = load_tokenizer(name, revision, bool(_flag(trust_remote_code)))
+        tok = task_tokenizer(task_set, prompt_format, pretrained=pretrained, tokenizer=tokenizer, revision=revision,
+                             trust_remote_code=trust_remote_code)
         tp, n_fallback = first_subtoken_choices(
             tok, [r["amuro_prompt"] for r in eval_rows], ts.label_words,
             target_delimiter(task_set, prompt_format), add_bos_token=_flag(add_bos_token))
@@ -97,23 +112,67 @@ def load_task_dataset(task_set: str, prompt_format: str, *, pretrained=None, tok
     splits = {ts.eval_split: eval_rows}
     if amuro_fewshot == "paper":
         # The authors' demonstrations: the first k rows of the scored split itself, not excluded from scoring.
-        splits[ts.fewshot_split] = [{**row, "amuro_paper_fewshot": True} for row in eval_rows]
+        splits[ts.fewshot_split] = eval_rows
     elif ts.fewshot_split != ts.eval_split:
         splits[ts.fewshot_split] = _render_rows(task_set, prompt_format, ts.fewshot_split, amuro_data_dir, delimiter)
-    # else (gpt3nli, a single split): lm-eval's sampler excludes the scored row from its demonstrations.
+    # else (gpt3nli, a single split): the sampler excludes the scored row from its demonstrations.
+    for rows in splits.values():  # what FewshotSampler reads
+        for row in rows:
+            row["amuro_fewshot"] = amuro_fewshot
     return datasets.DatasetDict({split: datasets.Dataset.from_list(rows) for split, rows in splits.items()})
 
 
 class FewshotSampler(ContextSampler):
-    """lm-eval's seeded random sampler (`--fewshot_random_seed`), or the authors' first-k rule in paper mode."""
+    """The demonstrations of the few-shot mode the rows carry (`amuro_fewshot`, see the module docstring)."""
+
+    def __init__(self, df=None, *, rnd=None, **kwargs):
+        super().__init__(df, rnd=rnd, **kwargs)
+        self.seed = rnd
+
+    def set_rnd(self, rnd):  # lm-eval passes --fewshot_random_seed here
+        self.seed = rnd
+        return super().set_rnd(rnd)
 
     def sample(self, n, eval_doc=None, df=None, **kwargs):
         pool = self.fewshot_docs()
-        if pool and pool[0].get("amuro_paper_fewshot"):
-            if n > len(pool):
-                raise AmuroError(f"{n} demonstrations requested but the split has only {len(pool)} rows")
+        mode = pool[0].get("amuro_fewshot") if pool else None
+        if mode not in ("paper", "shared") or n == 0:
+            return super().sample(n, eval_doc=eval_doc, df=df, **kwargs)
+        # lm-eval passes eval_doc only when demonstrations come from the scored split (gpt3nli): one spare row
+        # stands in for the document itself, so no document is its own demonstration.
+        spare = 1 if eval_doc is not None and mode == "shared" else 0
+        if n + spare > len(pool):
+            raise AmuroError(f"{n} demonstrations requested but the split has only {len(pool)} rows")
+        if mode == "paper":
             return pool[:n]
-        return super().sample(n, eval_doc=eval_doc, df=df, **kwargs)
+        draw = Random(self.seed).sample(pool, n + spare)  # the same draw for every document of the task
+        return [d for d in draw if d != eval_doc][:n]
+
+
+class TokenProbTask(ConfigurableTask):
+    """The class of the TokenProb tasks (YAML `class:`). Under `--apply_chat_template` lm-eval wraps the context in
+    the chat template and drops the target delimiter, so the choices the loader computed after the raw prompt would
+    split into several tokens; here each label's first subtoken is recomputed after the context the model reads."""
+
+    def __init__(self, config=None, **kwargs):
+        super().__init__(config={k: v for k, v in (config or {}).items() if k != "class"}, **kwargs)
+
+    def construct_requests(self, doc, ctx, **kwargs):
+        if kwargs.get("apply_chat_template"):
+            meta = {**(self.config.metadata or {}), **(self.config.dataset_kwargs or {})}
+            tok = task_tokenizer(**meta)
+            (choices,), n_fallback = first_subtoken_choices(tok, [ctx], doc["amuro_choices"], "",
+                                                            add_bos_token=_flag(meta.get("add_bos_token")))
+            if n_fallback:
+                base = ctx.rstrip()
+                merged = tok(ctx)["input_ids"][:len(tok(base)["input_ids"])] != tok(base)["input_ids"]
+                why = (f"the template's trailing {ctx[len(base):]!r} merges into the token before it, and lm-eval "
+                       "scores the context without it" if merged else
+                       f"the first subtoken of a label in {doc['amuro_choices']} cannot be written as text")
+                raise AmuroError(f"{self.config.task}: TokenProb refused under --apply_chat_template: {why}; "
+                                 "run without --apply_chat_template")
+            doc = {**doc, "amuro_tp_choices": choices}
+        return super().construct_requests(doc, ctx, **kwargs)
 
 
 def rougeL(references, predictions):  # noqa: N802 - the metric's name in lm-eval's tables

@@ -7,9 +7,15 @@ from typing import Sequence
 
 
 def _encode(tok, texts: list[str], add_bos_token: bool | None) -> list[list[int]]:
-    # What lm-eval's HFLM.tok_encode does for each text: the tokenizer's own default unless add_bos_token is given.
+    # What lm-eval's HFLM.tok_encode does for each text: the tokenizer's own default unless add_bos_token is given,
+    # and no second BOS for a text that already starts with it (a chat template may write one).
+    if not texts:
+        return []
     kwargs = {} if add_bos_token is None else {"add_special_tokens": add_bos_token}
-    return tok(texts, **kwargs)["input_ids"] if texts else []
+    bos = getattr(tok, "bos_token", None)
+    if bos and texts[0].startswith(bos):
+        kwargs = {"add_special_tokens": False}
+    return tok(texts, **kwargs)["input_ids"]
 
 
 def first_subtoken_choices(tok, prompts: Sequence[str], labels: Sequence[str], delimiter: str,
@@ -18,33 +24,41 @@ def first_subtoken_choices(tok, prompts: Sequence[str], labels: Sequence[str], d
 
     HFLM moves the prompt's trailing whitespace into the continuation and scores `continuation` as the tokens of
     `context + continuation` past those of `context`. For a label `w` the natural continuation is
-    `whitespace + delimiter + w`; we keep only its first token `t` and return the string `s` for which
-    `context + whitespace + delimiter + s` tokenizes to `context` then exactly `t`. lm-eval's multiple-choice
-    argmax over these one-token continuations is then TokenProb: the label whose first subtoken has the highest
-    logit right after the prompt. Returns (choices per prompt, number of prompts that fell back to whole words
-    because a first subtoken could not be written as text on its own). Tokenizes in batches: MNLI has 10k prompts.
+    `lead + w`, `lead` = the whitespace + `delimiter`; we keep only the first token `t` of `w` there and return the
+    string `s` for which `context + lead + s` tokenizes to `context`, the lead's own tokens if it has any, then
+    exactly `t`. Usually the lead merges into the label's first token (`Ġent`: no tokens of its own); after a chat
+    template's `<|assistant|>\n` it stays one (`Ċ`, then `ent`): the same token for every label, so lm-eval's
+    multiple-choice argmax is TokenProb either way, the label whose first subtoken has the highest logit right after
+    the prompt. Returns (choices per prompt, number of prompts that fell back to whole words because a first
+    subtoken could not be written as text on its own). Tokenizes in batches: MNLI has 10k prompts.
     """
     contexts = [p.rstrip() for p in prompts]
     leads = [p[len(c):] + delimiter for p, c in zip(prompts, contexts)]
     ctx_ids = _encode(tok, contexts, add_bos_token)
+    lead_ids = _encode(tok, [c + lead for c, lead in zip(contexts, leads)], add_bos_token)
     wholes = _encode(tok, [c + lead + w for c, lead in zip(contexts, leads) for w in labels], add_bos_token)
     n = len(labels)
-    firsts, texts = [], []  # per (prompt, label): the first continuation token and its text, or None / ""
-    for d, (ids, lead) in enumerate(zip(ctx_ids, leads)):
-        tail = ids[-4:]  # the piece's text is local: decode a short tail, not the whole context
-        tail_text = tok.decode(tail)
+    prefixes, firsts, texts = [], [], []  # per (prompt, label): the tokens before the label's first one, it, its text
+    for d, (ids, with_lead, lead) in enumerate(zip(ctx_ids, lead_ids, leads)):
+        separate = with_lead[:len(ids)] == ids and len(with_lead) > len(ids)  # the lead keeps tokens of its own
         for whole in wholes[d * n:(d + 1) * n]:
-            first = whole[len(ids)] if whole[:len(ids)] == ids and len(whole) > len(ids) else None
+            before = with_lead if separate and whole[:len(with_lead)] == with_lead else ids
+            first = whole[len(before)] if whole[:len(before)] == before and len(whole) > len(before) else None
+            tail = before[-4:]  # the piece's text is local: decode a short tail, not the whole context
+            tail_text = tok.decode(tail)
             piece = tok.decode(tail + [first]) if first is not None else ""
             piece = piece[len(tail_text):] if piece.startswith(tail_text) else ""
+            if before is ids:  # the lead is part of the label's first token: the choice text is what follows it
+                piece = piece[len(lead):] if piece.startswith(lead) else ""
+            prefixes.append(before)
             firsts.append(first)
-            texts.append(piece[len(lead):] if piece.startswith(lead) else "")
+            texts.append(piece)
     verify = _encode(tok, [contexts[i // n] + leads[i // n] + t for i, t in enumerate(texts)], add_bos_token)
     out, fallbacks = [], 0
-    for d, ids in enumerate(ctx_ids):
+    for d in range(len(ctx_ids)):
         span = range(d * n, (d + 1) * n)
         choices = [texts[i] for i in span]
-        if not all(texts[i] and verify[i] == ids + [firsts[i]] for i in span):
+        if not all(texts[i] and verify[i] == prefixes[i] + [firsts[i]] for i in span):
             choices, fallbacks = list(labels), fallbacks + 1
         if len(set(choices)) != len(choices):
             raise_ambiguous(tok, labels, choices)

@@ -7,7 +7,7 @@ row's provenance (the `profile` column, and `amuro.provenance` in each job's lm-
 | knob (run spec key) | paper | corrected |
 |---|---|---|
 | scoring (`evaluate.model`, `model_args.tokenprob`) | amuro-hf, the authors' lenient TokenProb | amuro-hf, first sub-token |
-| demonstrations (`evaluate.fewshot`) | the first k rows of the scored split | one seeded draw from another split, shared |
+| demonstrations (`evaluate.fewshot`) | the first k rows of the scored split (harness prompts: per-document draws, as catwalk) | one seeded draw from another split, shared |
 | generation (`evaluate.gen_kwargs`) | no stop sequence | stop where a next demonstration begins |
 | instruction-tuning sets (`evaluate.instruction_formats`) | lm-eval's harness prompts | the same |
 | dtype (`model_args.dtype`) | float32 (the authors' `torch_dtype="auto"` on fp32 checkpoints) | auto |
@@ -43,10 +43,10 @@ PROFILES = {
         model="amuro-hf", tokenprob="paper", dtype="float32", fewshot="paper", gen_kwargs={"until": []},
         instruction_formats=(HARNESS,), training={"loss_averaging": "per_example"}),
     "corrected": Profile(
-        "corrected", "the authors' defects fixed: first-sub-token TokenProb, seeded per-document demonstrations from another "
-                     "split, generation stops at the next demonstration, harness prompts "
-                     "for the instruction-tuning sets, the checkpoint's dtype, TRL's per-token loss",
-        model="amuro-hf", tokenprob="first", dtype="auto", fewshot="random", gen_kwargs=None,
+        "corrected", "the authors' defects fixed: first-sub-token TokenProb, one seeded draw of demonstrations from "
+                     "another split shared by every document, generation stops at the next demonstration, harness "
+                     "prompts for the instruction-tuning sets, the checkpoint's dtype, TRL's per-token loss",
+        model="amuro-hf", tokenprob="first", dtype="auto", fewshot="shared", gen_kwargs=None,
         instruction_formats=(HARNESS,), training={"loss_averaging": "per_token"}),
 }
 DEFAULT = "corrected"

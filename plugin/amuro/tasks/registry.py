@@ -10,8 +10,8 @@ Departures from the authors' release (docs/study.md §7), all deliberate:
 - stsb is binarised as `yes` when the 0-5 similarity score is > 3.5, the authors' threshold.
 - rte is scored two-way: the model still picks one of the three NLI words, and `neutral` or `contradiction`
   both count as `not_entailment`.
-- few-shot demonstrations come from a split other than the scored one (seeded, lm-eval's sampler); gpt3nli has
-  a single split, so its demonstrations come from that split with the scored document excluded.
+- few-shot demonstrations come from a split other than the scored one (one seeded draw shared by every document,
+  amuro.eval.hooks); gpt3nli has a single split, so its demonstrations come from it with the scored document excluded.
 """
 
 from __future__ import annotations

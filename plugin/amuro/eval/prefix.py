@@ -1,0 +1,92 @@
+"""Prefix reuse: inputs that share a long token prefix (the same few-shot demonstrations before every document) run
+that prefix once and continue from a copy of its KV cache. `--model amuro-hf` scores log-likelihoods and greedy
+generation this way; what it computes is what the model computes on the whole input (the tests compare it with
+plain lm-eval and plain `generate`).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+
+MIN_SHARED_PREFIX = 32  # tokens; shorter common prefixes are not worth a separate pass
+
+
+def shared_prefix_groups(contexts: list[tuple[int, ...]], min_prefix: int) -> list[tuple[int, list]]:
+    """Group token sequences that share a prefix of at least `min_prefix` tokens (leaving each at least one
+    token of its own). Returns (prefix length, members); length 0 for sequences without such a group."""
+    groups: list[tuple[int, list]] = []
+    for ctx in sorted(contexts):
+        if groups and groups[-1][0]:
+            length, members = groups[-1]
+            common = 0
+            while common < min(length, len(ctx) - 1) and members[0][common] == ctx[common]:
+                common += 1
+            if common >= min_prefix:
+                groups[-1] = (common, members + [ctx])
+                continue
+        groups.append((len(ctx) - 1 if len(ctx) - 1 >= min_prefix else 0, [ctx]))
+    lone = [ctx for length, members in groups if length == 0 or len(members) == 1 for ctx in members]
+    return [(length, members) for length, members in groups if length and len(members) > 1] + \
+        ([(0, lone)] if lone else [])
+
+
+@torch.no_grad()
+def prefix_cache(model, prefix: list[int]):
+    """The KV cache of `prefix`, computed once (batch 1)."""
+    return model(torch.tensor([prefix], device=model.device), use_cache=True).past_key_values
+
+
+@torch.no_grad()
+def continuation_scores(model, prefix: list[int], rows: list[tuple[list[int], list[int]]], batch_size: int,
+                        progress=None) -> list[tuple[float, bool]]:
+    """For each (suffix, continuation) row, the summed log-probability of `continuation` right after
+    prefix + suffix (suffix non-empty) and whether greedy decoding produces it, as lm-eval's HFLM scores a request;
+    the prefix runs once and every batch of rows continues from a copy of its cache."""
+    cache = prefix_cache(model, prefix)
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]) + len(rows[i][1]))  # similar lengths together
+    out: list[tuple[float, bool] | None] = [None] * len(rows)
+    for start in range(0, len(order), batch_size):
+        index = order[start:start + batch_size]
+        inputs = [rows[i][0] + rows[i][1][:-1] for i in index]
+        width = max(map(len, inputs))
+        # Right padding needs no mask: causal attention never lets a real token see the padding after it.
+        ids = torch.tensor([x + [x[-1]] * (width - len(x)) for x in inputs], device=model.device)
+        # The positions whose logits predict a continuation token, and only those get logits (a 100k vocabulary).
+        spans = [range(len(rows[i][0]) - 1, len(x)) for i, x in zip(index, inputs)]
+        keep = sorted({p for span in spans for p in span})
+        batch_cache = copy.deepcopy(cache)
+        batch_cache.batch_repeat_interleave(len(index))
+        logits = model(ids, past_key_values=batch_cache, use_cache=True,
+                       logits_to_keep=torch.tensor(keep, device=model.device)).logits
+        column = {p: k for k, p in enumerate(keep)}
+        for j, (i, span) in enumerate(zip(index, spans)):
+            logp = F.log_softmax(logits[j, [column[p] for p in span]].float(), dim=-1)
+            target = torch.tensor(rows[i][1], device=logp.device)
+            total = float(logp.gather(1, target[:, None]).sum())
+            out[i] = (total, bool((logp.argmax(-1) == target).all()))
+        if progress is not None:
+            progress.update(len(index))
+    return out
+
+
+@torch.no_grad()
+def generate_from_prefix(model, prefix: list[int], suffixes: list[list[int]], progress=None,
+                         **generate_kwargs) -> list[list[int]]:
+    """Greedy `model.generate` of prefix + each suffix, the prefix run once: each document continues from a copy
+    of its cache (the HF prefix-caching recipe). Returns each document's new tokens. `generate_kwargs` are
+    `generate`'s, plus `stopping_criteria`: a function of the input length giving the document's criteria."""
+    cache = prefix_cache(model, prefix)
+    criteria = generate_kwargs.pop("stopping_criteria", None)
+    out = []
+    for suffix in suffixes:
+        ids = torch.tensor([prefix + suffix], device=model.device)
+        kwargs = dict(generate_kwargs, stopping_criteria=criteria(ids.shape[1])) if criteria else generate_kwargs
+        generated = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                   past_key_values=copy.deepcopy(cache), use_cache=True, **kwargs)
+        out.append(generated[0, ids.shape[1]:].tolist())
+        if progress is not None:
+            progress.update(1)
+    return out
