@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
 
 LOG_FILE = "amuro.log"
@@ -34,11 +34,14 @@ def quiet(log_file: str | os.PathLike):
         saved.append((logger, logger.handlers[:], logger.level, logger.propagate))
         logger.handlers, logger.propagate = [handler], False
         logger.setLevel(level)
-    env = {"TQDM_DISABLE": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}  # tqdm reads TQDM_* at each bar
+    # tqdm reads TQDM_* when it is imported: this reaches the subprocesses (training); in this process the bars that
+    # remain (lm-eval's, ours) and lm-eval's own stream handler write to sys.stderr, which points at the file meanwhile.
+    env = {"TQDM_DISABLE": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
     saved_env = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     bars = _progress_bars(False)
-    with warnings.catch_warnings():
+    stream = open(log_file, "a", encoding="utf-8", buffering=1)
+    with warnings.catch_warnings(), redirect_stderr(stream):
         logging.captureWarnings(True)  # warnings.warn -> the py.warnings logger -> the file
         try:
             yield log_file
@@ -50,6 +53,7 @@ def quiet(log_file: str | os.PathLike):
                 os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
             _progress_bars(bars)
             handler.close()
+            stream.close()
 
 
 class _Redacting(logging.Formatter):
