@@ -202,5 +202,5 @@ def test_an_unknown_set_or_format_in_the_spec_is_a_one_line_error(tmp_path):
     result = subprocess.run([sys.executable, "-m", "amuro.cli", "sweep", str(spec), "--dry-run"],
                             capture_output=True, text=True)
     assert result.returncode == 2
-    known = "known formats: default, io, instruct"
+    known = "known formats: default, io, instruct, harness"
     assert result.stderr == f"amuro: error: {spec}: unknown prompt format 'chat'; {known}\n"

@@ -38,11 +38,11 @@ class Sweep:
     def jobs(self) -> list[ModelJob]:
         return plan(self.spec)
 
-    def run(self, dry_run: bool = False) -> Path:
+    def run(self, dry_run: bool = False, gpu: str = "a100") -> Path:
         from tqdm.auto import tqdm
 
         jobs = self.jobs()
-        print(describe(self.spec, jobs, self.layout), flush=True)
+        print(describe(self.spec, jobs, self.layout, gpu), flush=True)
         if dry_run:
             return self.layout.results
         self.out.mkdir(parents=True, exist_ok=True)
