@@ -45,29 +45,32 @@ def continuation_scores(model, prefix: list[int], rows: list[tuple[list[int], li
                         progress=None) -> list[tuple[float, bool]]:
     """For each (suffix, continuation) row, the summed log-probability of `continuation` right after
     prefix + suffix (suffix non-empty) and whether greedy decoding produces it, as lm-eval's HFLM scores a request;
-    the prefix runs once and every batch of rows continues from a copy of its cache."""
+    the prefix runs once, every batch continues from a copy of its cache, and rows with the same input (the
+    one-token choices of a document) share one."""
     cache = prefix_cache(model, prefix)
-    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]) + len(rows[i][1]))  # similar lengths together
+    by_input: dict[tuple[int, ...], list[int]] = {}
+    for i, (suffix, continuation) in enumerate(rows):
+        by_input.setdefault(tuple(suffix + continuation[:-1]), []).append(i)
+    inputs = sorted(by_input, key=len)  # similar lengths together: little padding
     out: list[tuple[float, bool] | None] = [None] * len(rows)
-    for start in range(0, len(order), batch_size):
-        index = order[start:start + batch_size]
-        inputs = [rows[i][0] + rows[i][1][:-1] for i in index]
-        width = max(map(len, inputs))
+    for start in range(0, len(inputs), batch_size):
+        batch = inputs[start:start + batch_size]
+        width = max(map(len, batch))
         # Right padding needs no mask: causal attention never lets a real token see the padding after it.
-        ids = torch.tensor([x + [x[-1]] * (width - len(x)) for x in inputs], device=model.device)
+        ids = torch.tensor([list(x) + [x[-1]] * (width - len(x)) for x in batch], device=model.device)
         # The positions whose logits predict a continuation token, and only those get logits (a 100k vocabulary).
-        spans = [range(len(rows[i][0]) - 1, len(x)) for i, x in zip(index, inputs)]
-        keep = sorted({p for span in spans for p in span})
-        logits = model(ids, past_key_values=_batch_copy(cache, len(index)), use_cache=True,
+        spans = {i: range(len(rows[i][0]) - 1, len(x)) for x in batch for i in by_input[x]}
+        keep = sorted({p for span in spans.values() for p in span})
+        logits = model(ids, past_key_values=_batch_copy(cache, len(batch)), use_cache=True,
                        logits_to_keep=torch.tensor(keep, device=model.device)).logits
         column = {p: k for k, p in enumerate(keep)}
-        for j, (i, span) in enumerate(zip(index, spans)):
-            logp = F.log_softmax(logits[j, [column[p] for p in span]].float(), dim=-1)
-            target = torch.tensor(rows[i][1], device=logp.device)
-            total = float(logp.gather(1, target[:, None]).sum())
-            out[i] = (total, bool((logp.argmax(-1) == target).all()))
+        for j, x in enumerate(batch):
+            for i in by_input[x]:
+                logp = F.log_softmax(logits[j, [column[p] for p in spans[i]]].float(), dim=-1)
+                target = torch.tensor(rows[i][1], device=logp.device)
+                out[i] = (float(logp.gather(1, target[:, None]).sum()), bool((logp.argmax(-1) == target).all()))
         if progress is not None:
-            progress.update(len(index))
+            progress.update(sum(len(by_input[x]) for x in batch))
     return out
 
 
