@@ -1,10 +1,12 @@
 """Documents/s of `amuro_mnli_default` TokenProb evaluation through lm-eval versus the authors' approach.
 
-    python bench/bench_tokenprob.py                    # 4-shot (the authors' demonstrations), 128 documents
-    python bench/bench_tokenprob.py --docs 512 --shots 0 --hidden-size 64 --layers 2 --rounds 2
+    python bench/bench_tokenprob.py                    # 4-shot, the default few-shot mode (shared), 128 documents
+    python bench/bench_tokenprob.py --fewshot paper    # the authors' first-k demonstrations
+    python bench/bench_tokenprob.py --device cuda --dtype bfloat16 --docs 2048 --hidden-size 2048 --layers 16
 
-All sides score the same documents, with the same contexts (the authors' few-shot mode: the first k rows before
-every document), on the same tiny OLMo (built offline):
+All sides score the same documents, with the same contexts (`--fewshot shared`: one seeded draw of k demonstrations
+from the training split before every document; `paper`: the first k rows of the scored split; `random`: a draw
+per document), on the same tiny OLMo (built offline):
 - lm-eval: `simple_evaluate` on a loaded model, i.e. what `lm_eval --tasks amuro_mnli_default` does once the model
   is in memory (task loading, request building, batched scoring), with `--model hf` and with `--model amuro-hf`
   (`tokenprob=first`, which runs a few-shot prefix shared by every document once and reuses its KV cache).
@@ -43,13 +45,13 @@ def write_mnli(root: Path, n_docs: int, seed: int = 0, n_train: int = 64, premis
                 f.write(json.dumps(row) + "\n")
 
 
-def run_lm_eval(lm, model_path: str, shots: int):
+def run_lm_eval(lm, model_path: str, shots: int, fewshot: str):
     import lm_eval
 
     import amuro
 
     manager = amuro.task_manager(include_defaults=False,
-                                 metadata={"pretrained": model_path, "amuro_fewshot": "paper"})
+                                 metadata={"pretrained": model_path, "amuro_fewshot": fewshot})
     start = time.perf_counter()
     out = lm_eval.simple_evaluate(model=lm, tasks=["amuro_mnli_default"], task_manager=manager,
                                   num_fewshot=shots, log_samples=True, verbosity="ERROR")
@@ -69,7 +71,7 @@ def run_authors(model, tok, contexts: list[str], labels: list[str]):
     start = time.perf_counter()
     with torch.no_grad():
         for context in contexts:
-            enc = tok(context, return_tensors="pt")
+            enc = tok(context, return_tensors="pt").to(model.device)
             probs = model(**enc).logits[0, -1].softmax(-1)
             preds.append(int(torch.argmax(probs[candidates])))
     return time.perf_counter() - start, preds
@@ -84,6 +86,9 @@ def main(argv=None) -> None:
     parser.add_argument("--hidden-size", type=int, default=512)
     parser.add_argument("--layers", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--fewshot", choices=("shared", "paper", "random"), default="shared")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32")
     args = parser.parse_args(argv)
     os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
 
@@ -91,6 +96,7 @@ def main(argv=None) -> None:
     from lm_eval.models.huggingface import HFLM
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from _common import device_label, print_ratios
     from amuro.eval.hf_model import AmuroHFLM
     from amuro.tasks.registry import NLI_LABELS
     from amuro.demo.tiny import build_tiny_model
@@ -100,27 +106,24 @@ def main(argv=None) -> None:
         os.environ["AMURO_DATA_DIR"] = str(tmp / "data")
         write_mnli(tmp / "data", args.docs)
         path = str(build_tiny_model(tmp / "model", hidden_size=args.hidden_size, num_layers=args.layers))
-        common = dict(pretrained=path, dtype="float32", device="cpu", batch_size=args.batch_size)
+        common = dict(pretrained=path, dtype=args.dtype, device=args.device, batch_size=args.batch_size)
         lms = {"hf": HFLM(**common), "amuro-hf": AmuroHFLM(tokenprob="first", **common)}
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, args.dtype)).to(args.device).eval()
         tok = AutoTokenizer.from_pretrained(path)
         times = {"authors": [], "hf": [], "amuro-hf": []}
         for _ in range(args.rounds):
             for name, lm in lms.items():
-                seconds, contexts = run_lm_eval(lm, path, args.shots)
+                seconds, contexts = run_lm_eval(lm, path, args.shots, args.fewshot)
                 times[name].append(seconds)
             times["authors"].append(run_authors(model, tok, contexts, list(NLI_LABELS))[0])
         n_tokens = sum(len(tok(c).input_ids) for c in contexts) / len(contexts)
 
-    print(f"model: tiny OLMo hidden {args.hidden_size} x {args.layers} layers, {args.docs} docs, {args.shots}-shot "
-          f"contexts of {n_tokens:.0f} tokens on average, {torch.get_num_threads()} threads, best of {args.rounds}")
-    authors_rate = args.docs / min(times["authors"])
-    for name, label in (("authors", "authors (batch 1, one forward per doc)"),
-                        ("hf", f"lm-eval --model hf (batch {args.batch_size})"),
-                        ("amuro-hf", f"lm-eval --model amuro-hf (batch {args.batch_size})")):
-        rate = args.docs / min(times[name])
-        print(f"{label:<42} {rate:8.1f} docs/s  {min(times[name]):6.2f} s   ratio to authors {rate / authors_rate:5.2f}x")
-
+    print(f"device: {device_label(args.device)}, dtype: {args.dtype}; model: tiny OLMo hidden {args.hidden_size} x "
+          f"{args.layers} layers; {args.docs} docs, {args.shots}-shot contexts ({args.fewshot} demonstrations) of "
+          f"{n_tokens:.0f} tokens on average; best of {args.rounds}")
+    print_ratios(args.docs, times, {"authors": "authors (batch 1, one forward per doc)",
+                                    "hf": f"lm-eval --model hf (batch {args.batch_size})",
+                                    "amuro-hf": f"lm-eval --model amuro-hf (batch {args.batch_size})"})
 
 if __name__ == "__main__":
     main()

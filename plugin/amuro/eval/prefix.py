@@ -10,6 +10,7 @@ import copy
 
 import torch
 import torch.nn.functional as F
+from transformers import StaticCache
 
 MIN_SHARED_PREFIX = 32  # tokens; shorter common prefixes are not worth a separate pass
 
@@ -44,49 +45,80 @@ def continuation_scores(model, prefix: list[int], rows: list[tuple[list[int], li
                         progress=None) -> list[tuple[float, bool]]:
     """For each (suffix, continuation) row, the summed log-probability of `continuation` right after
     prefix + suffix (suffix non-empty) and whether greedy decoding produces it, as lm-eval's HFLM scores a request;
-    the prefix runs once and every batch of rows continues from a copy of its cache."""
+    the prefix runs once, every batch continues from a copy of its cache, and rows with the same input (the
+    one-token choices of a document) share one."""
     cache = prefix_cache(model, prefix)
-    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]) + len(rows[i][1]))  # similar lengths together
+    by_input: dict[tuple[int, ...], list[int]] = {}
+    for i, (suffix, continuation) in enumerate(rows):
+        by_input.setdefault(tuple(suffix + continuation[:-1]), []).append(i)
+    inputs = sorted(by_input, key=len)  # similar lengths together: little padding
     out: list[tuple[float, bool] | None] = [None] * len(rows)
-    for start in range(0, len(order), batch_size):
-        index = order[start:start + batch_size]
-        inputs = [rows[i][0] + rows[i][1][:-1] for i in index]
-        width = max(map(len, inputs))
+    for start in range(0, len(inputs), batch_size):
+        batch = inputs[start:start + batch_size]
+        width = max(map(len, batch))
         # Right padding needs no mask: causal attention never lets a real token see the padding after it.
-        ids = torch.tensor([x + [x[-1]] * (width - len(x)) for x in inputs], device=model.device)
+        ids = torch.tensor([list(x) + [x[-1]] * (width - len(x)) for x in batch], device=model.device)
         # The positions whose logits predict a continuation token, and only those get logits (a 100k vocabulary).
-        spans = [range(len(rows[i][0]) - 1, len(x)) for i, x in zip(index, inputs)]
-        keep = sorted({p for span in spans for p in span})
-        batch_cache = copy.deepcopy(cache)
-        batch_cache.batch_repeat_interleave(len(index))
-        logits = model(ids, past_key_values=batch_cache, use_cache=True,
+        spans = {i: range(len(rows[i][0]) - 1, len(x)) for x in batch for i in by_input[x]}
+        keep = sorted({p for span in spans.values() for p in span})
+        logits = model(ids, past_key_values=_batch_copy(cache, len(batch)), use_cache=True,
                        logits_to_keep=torch.tensor(keep, device=model.device)).logits
         column = {p: k for k, p in enumerate(keep)}
-        for j, (i, span) in enumerate(zip(index, spans)):
-            logp = F.log_softmax(logits[j, [column[p] for p in span]].float(), dim=-1)
-            target = torch.tensor(rows[i][1], device=logp.device)
-            total = float(logp.gather(1, target[:, None]).sum())
-            out[i] = (total, bool((logp.argmax(-1) == target).all()))
+        for j, x in enumerate(batch):
+            for i in by_input[x]:
+                logp = F.log_softmax(logits[j, [column[p] for p in spans[i]]].float(), dim=-1)
+                target = torch.tensor(rows[i][1], device=logp.device)
+                out[i] = (float(logp.gather(1, target[:, None]).sum()), bool((logp.argmax(-1) == target).all()))
         if progress is not None:
-            progress.update(len(index))
+            progress.update(sum(len(by_input[x]) for x in batch))
     return out
 
 
+def _batch_copy(cache, n: int):
+    """`n` copies of a batch-1 cache, stacked along the batch."""
+    cache = copy.deepcopy(cache)
+    if isinstance(cache, StaticCache):  # transformers' static layers have no batch_repeat_interleave
+        for layer in cache.layers:
+            layer.keys, layer.values = layer.keys.repeat_interleave(n, 0), layer.values.repeat_interleave(n, 0)
+            layer.batch_size = n
+    else:
+        cache.batch_repeat_interleave(n)
+    return cache
+
+
 @torch.no_grad()
-def generate_from_prefix(model, prefix: list[int], suffixes: list[list[int]], progress=None,
+def generate_from_prefix(model, prefix: list[int], suffixes: list[list[int]], batch_size: int, pad_token_id: int,
+                         max_new_tokens: int, stopping_criteria=None, progress=None,
                          **generate_kwargs) -> list[list[int]]:
-    """Greedy `model.generate` of prefix + each suffix, the prefix run once: each document continues from a copy
-    of its cache (the HF prefix-caching recipe). Returns each document's new tokens. `generate_kwargs` are
-    `generate`'s, plus `stopping_criteria`: a function of the input length giving the document's criteria."""
-    cache = prefix_cache(model, prefix)
-    criteria = generate_kwargs.pop("stopping_criteria", None)
-    out = []
-    for suffix in suffixes:
-        ids = torch.tensor([prefix + suffix], device=model.device)
-        kwargs = dict(generate_kwargs, stopping_criteria=criteria(ids.shape[1])) if criteria else generate_kwargs
-        generated = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
-                                   past_key_values=copy.deepcopy(cache), use_cache=True, **kwargs)
-        out.append(generated[0, ids.shape[1]:].tolist())
+    """Greedy `model.generate` of prefix + each suffix, the prefix run once. Documents are decoded in batches that
+    continue from copies of the prefix's cache; a shorter suffix is padded between the prefix and itself, the
+    padding masked out (positions follow the attention mask, as in any left-padded batch). The cache is static
+    where the model supports one: written in place, where a growing cache would copy itself at every step. Returns
+    each document's new tokens (up to its EOS). `stopping_criteria(input_length, batch)` gives a batch's criteria."""
+    if getattr(model, "_can_compile_fullgraph", False):
+        cache = StaticCache(config=model.config, max_cache_len=len(prefix) + max(map(len, suffixes)) + max_new_tokens)
+        model(torch.tensor([prefix], device=model.device), past_key_values=cache, use_cache=True)
+    else:
+        cache = prefix_cache(model, prefix)
+    eos = model.generation_config.eos_token_id
+    eos = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+    order = sorted(range(len(suffixes)), key=lambda i: len(suffixes[i]))  # similar lengths: little padding
+    out: list[list[int] | None] = [None] * len(suffixes)
+    for start in range(0, len(order), batch_size):
+        index = order[start:start + batch_size]
+        width = max(len(suffixes[i]) for i in index)
+        ids = torch.tensor([prefix + [pad_token_id] * (width - len(suffixes[i])) + suffixes[i] for i in index],
+                           device=model.device)
+        mask = torch.ones_like(ids)
+        for row, i in enumerate(index):
+            mask[row, len(prefix):len(prefix) + width - len(suffixes[i])] = 0
+        criteria = stopping_criteria(ids.shape[1], len(index)) if stopping_criteria else None
+        generated = model.generate(input_ids=ids, attention_mask=mask, past_key_values=_batch_copy(cache, len(index)),
+                                   use_cache=True, stopping_criteria=criteria, pad_token_id=pad_token_id,
+                                   max_new_tokens=max_new_tokens, **generate_kwargs)
+        for row, i in enumerate(index):
+            tokens = generated[row, ids.shape[1]:].tolist()
+            out[i] = tokens[:next((k + 1 for k, t in enumerate(tokens) if t in eos), len(tokens))]
         if progress is not None:
-            progress.update(1)
+            progress.update(len(index))
     return out
