@@ -37,6 +37,9 @@ def test_prediction_counts_and_sample_generations_from_lm_eval_samples(tiny_bpe)
     cols = diagnostic_columns(found["amuro_mnli_default"])
     assert json.loads(cols["predictions"]) == mnli and cols["empty_generations"] == "" and cols["examples"] == ""
     assert diagnostic_columns(None) == {"predictions": "", "empty_generations": "", "examples": ""}
+    # Samples of a shape it does not know lose their diagnostics, never the evaluation.
+    odd = diagnose({"amuro_mnli_default": [{"doc": {}, "filtered_resps": [[0.0, False]]}]})
+    assert odd == {"amuro_mnli_default": {"unreadable": "KeyError: 'amuro_choices'"}}
 
 
 def test_plan_json_keeps_failures_until_the_job_succeeds(tmp_path, monkeypatch):

@@ -100,12 +100,13 @@ def zero_scores(a: pd.DataFrame) -> pd.DataFrame:
                                       "first_generation", "reference"])
 
 
-def _zero_note(who: str, keys: list, found: dict, formats: bool = False) -> str:
+def _zero_note(who: str, keys: list, found: dict, formats: bool = False, aside: str = "") -> str:
     """"fine-tuned on mnli scores Rouge-L 0 on xsum at steps 20, 54: 48 of 48 generations empty"."""
     d = keys[0][2]
     text = f"{who} scores {METRIC_NAMES[primary_metric(d)]} 0 on {d} at {_steps(k[0] for k in keys)}"
     if formats:
         text += f" ({_list(dict.fromkeys(k[3] for k in keys))} format)"
+    text += aside
     rs = [found[k] for k in keys]
     if all(r["empty"] is not None and r["n"] for r in rs):
         empty, n = sum(r["empty"] for r in rs), sum(r["n"] for r in rs)
@@ -138,8 +139,8 @@ def cell_notes(c: pd.DataFrame, a: pd.DataFrame, floor: float = BASE_FLOOR, rati
         for (d, t), g in zero.groupby(["eval", "train"], sort=False):
             train = t if side == "finetuned" else BASE
             keys = [(int(s), train, d, f) for s, f in zip(g["step"], g["format"])]
-            note = _zero_note(who or f"fine-tuned on {t}", keys, found, formats)
-            notes.append(note + ("; no ratio" if side == "base" and ratios else ""))
+            notes.append(_zero_note(who or f"fine-tuned on {t}", keys, found, formats,
+                                    ", so no ratio" if side == "base" and ratios else ""))
     low = have[(have["status"] == OK) & (have["base"] < floor)]
     if len(low) and ratios:
         worst = low.sort_values("base").iloc[0]

@@ -40,21 +40,27 @@ def diagnose(samples: dict) -> dict:
             set_name, _ = parse_task_name(task)
         except AmuroError:
             continue
-        ts = SETS[set_name]
-        if ts.kind == GENERATION:
-            texts = [str(s["filtered_resps"][0]) for s in docs]
-            out[task] = {"empty_generations": sum(not t.strip() for t in texts),
-                         "examples": [{"prediction": t, "reference": str(s["target"])}
-                                      for t, s in zip(texts[:EXAMPLES], docs)]}
-        else:
-            counts = dict.fromkeys(ts.label_words or (), 0)
-            for s in docs:
-                scores = [float(r[0]) for r in s["filtered_resps"]]  # (log-likelihood, is_greedy) per choice
-                best = scores.index(max(scores))
-                choice = "ABCDEFGH"[best] if ts.kind == MULTIPLE_CHOICE else s["doc"]["amuro_choices"][best]
-                counts[choice] = counts.get(choice, 0) + 1
-            out[task] = {"predictions": counts if ts.label_words else dict(sorted(counts.items()))}
+        try:
+            out[task] = _diagnose_task(SETS[set_name], docs)
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            # Samples of an unexpected shape (another lm-eval version or model type): the scores are still good,
+            # and an expensive evaluation must not be lost for its diagnostics.
+            out[task] = {"unreadable": f"{type(e).__name__}: {e}"}
     return out
+
+
+def _diagnose_task(ts, docs: list) -> dict:
+    if ts.kind == GENERATION:
+        texts = [str(s["filtered_resps"][0]) for s in docs]
+        return {"empty_generations": sum(not t.strip() for t in texts),
+                "examples": [{"prediction": t, "reference": str(s["target"])} for t, s in zip(texts[:EXAMPLES], docs)]}
+    counts = dict.fromkeys(ts.label_words or (), 0)
+    for s in docs:
+        scores = [float(r[0]) for r in s["filtered_resps"]]  # (log-likelihood, is_greedy) per choice
+        best = scores.index(max(scores))
+        choice = "ABCDEFGH"[best] if ts.kind == MULTIPLE_CHOICE else s["doc"]["amuro_choices"][best]
+        counts[choice] = counts.get(choice, 0) + 1
+    return {"predictions": counts if ts.label_words else dict(sorted(counts.items()))}
 
 
 def diagnostic_columns(d: dict | None) -> dict:
