@@ -122,10 +122,10 @@ def correlations(mc: pd.DataFrame, groups: dict, n_resamples: int = 1000, seed: 
 
 
 def best_measures(corr: pd.DataFrame, target: str = "gain") -> dict:
-    """Per group: the measure whose rho with `target` is largest in size among those whose CI excludes 0, or
-    None."""
+    """Per group with correlations: the measure whose rho with `target` is largest in size among those whose CI
+    excludes 0, or None."""
     out = {}
-    for group, s in corr[corr["target"] == target].groupby("group", sort=False):
+    for group, s in corr[(corr["target"] == target) & (corr["n_pairs"] > 0)].groupby("group", sort=False):
         clear = s[(s["ci_low"] > 0) | (s["ci_high"] < 0)]
         out[group] = None if clear.empty else clear.loc[clear["rho"].abs().idxmax()].to_dict()
     return out
