@@ -27,13 +27,28 @@ def _run(args, cwd, env=None, timeout=600):
 
 @pytest.mark.slow
 def test_lm_eval_cli_runs_an_amuro_task_without_include_path(tiny_bpe, tmp_path):
+    import numpy as np
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import oracles
+
     out = tmp_path / "out"
     result = _run(["lm_eval", "--tasks", "amuro_mnli_instruct", "--model", "hf", "--model_args",
                    f"pretrained={tiny_bpe}", "--limit", "4", "--output_path", str(out)], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     [results_file] = list(out.rglob("results_*.json"))
     acc = json.loads(results_file.read_text())["results"]["amuro_mnli_instruct"]["acc,none"]
-    assert 0.0 <= acc <= 1.0
+    # The same 4 documents scored directly: the authors' instruct prompt, TokenProb over the three label words.
+    model = AutoModelForCausalLM.from_pretrained(tiny_bpe, dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_bpe)
+    rows = [json.loads(line) for line in (FIXTURES / "mnli" / "validation_matched.jsonl").read_text().splitlines()]
+    hits = []
+    for row in rows[:4]:
+        prompt = f"Consider the following texts: Text 1: {row['premise']} Text 2: {row['hypothesis']} The relation is "
+        lls = oracles.tokenprob(model, tok, prompt, ["entailment", "neutral", "contradiction"], "")
+        hits.append(int(np.argmax(lls)) == row["label"])
+    assert acc == sum(hits) / 4
 
 
 @pytest.mark.slow
