@@ -219,3 +219,37 @@ def test_a_failed_training_is_one_line_naming_the_job_and_its_log(script, reason
         sweep.run_job(job)
     assert str(e.value) == f"training {job.name} failed ({reason}); log: {log}"
     assert not (tmp_path / "out" / "lm_eval" / job.checkpoint.revision / "mnli.json").exists()
+
+
+@pytest.mark.slow
+def test_tulu_and_multiple_choice_cells_through_sweep_results_and_report(hub, tmp_path):
+    """Instruction tuning on Tulu, scored on the multiple-choice sets (acc and acc_norm) and boolq, then read by
+    the report: the paper's Table 6 groups, computed here from results.csv by hand."""
+    import pandas as pd
+
+    from amuro.cli import main
+
+    spec_path = write_spec(tmp_path, hub, train=["tulu"])
+    spec = load_spec(spec_path)
+    spec = replace(spec, training={**spec.training, "fraction": 1.0},
+                   evaluate=replace(spec.evaluate, base=("in_domain",), finetuned=("in_domain",), limit=2))
+    results = Sweep(spec, tmp_path / "run").run()
+    table = pd.read_csv(results)
+    mc = ["arc_easy", "arc_challenge", "openbookqa", "hellaswag", "sciq_mc"]
+    assert sorted(table["eval"].unique()) == sorted([*mc, "boolq"]) and set(table["train"]) == {"base", "tulu"}
+    metrics = table.groupby("eval")["metric"].apply(sorted).to_dict()
+    assert metrics == {**{d: ["acc", "acc", "acc", "acc", "acc_norm", "acc_norm", "acc_norm", "acc_norm"] for d in mc},
+                       "boolq": ["acc"] * 4}  # 2 checkpoints x (base, tulu)
+
+    assert main(["report", str(results), "--out", str(tmp_path / "report")]) == 0
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    acc = table[table["metric"] == "acc"].set_index(["step", "train", "eval"])["value"]
+    # learned in pre-training: sciq_mc (twice, as the authors counted it), hellaswag, arc_challenge, arc_easy,
+    # openbookqa; learned in fine-tuning: of its pairs only (boolq, tulu) is in this sweep
+    groups = {"learned in pre-training": ["sciq_mc", "hellaswag", "arc_challenge", "arc_easy", "openbookqa", "sciq_mc"],
+              "learned in fine-tuning": ["boolq"]}
+    gain = {(g["group"], g["step"]): g for g in summary["ft_gain"]}
+    assert set(gain) == {(g, s) for g in groups for s in STEPS.values()}
+    for (group, step), row in gain.items():
+        changes = [acc[(step, "tulu", d)] - acc[(step, "base", d)] for d in groups[group]]
+        assert row["n_pairs"] == len(changes) and row["avg_raw_change"] == pytest.approx(np.mean(changes))
