@@ -52,13 +52,13 @@ def last_log_probs(model, ids: list[int]):
         return torch.log_softmax(model(torch.tensor([ids])).logits[0, -1].float(), -1)
 
 
-def split_context(tok, context: str, continuation: str) -> tuple[list[int], list[int]]:
+def split_context(tok, context: str, continuation: str, **encode) -> tuple[list[int], list[int]]:
     """Token ids of `context` and of `continuation` after it. The context's trailing whitespace belongs to the
     continuation (BPE tokenizers write `Ġword`): the continuation's ids are those of `context + continuation`
-    past the ids of the stripped context."""
+    past the ids of the stripped context. `encode`: tokenizer arguments (add_special_tokens)."""
     ctx = context.rstrip()
-    ctx_ids = tok(ctx)["input_ids"]
-    whole = tok(context + continuation)["input_ids"]
+    ctx_ids = tok(ctx, **encode)["input_ids"]
+    whole = tok(context + continuation, **encode)["input_ids"]
     assert whole[:len(ctx_ids)] == ctx_ids, "the context's tokens change when the continuation is appended"
     return ctx_ids, whole[len(ctx_ids):]
 
@@ -78,17 +78,24 @@ def continuation_log_prob(model, tok, context: str, continuation: str, max_lengt
     return float(sum(logp[p, t] for p, t in zip(positions, cont_ids)))
 
 
-def first_token_log_prob(model, tok, context: str, continuation: str, max_length: int | None = None) -> float:
+def first_token_log_prob(model, tok, context: str, continuation: str, max_length: int | None = None,
+                         **encode) -> float:
     """log P(first token of the continuation | context), the context cut to its last `max_length` tokens."""
-    ctx_ids, cont_ids = split_context(tok, context, continuation)
+    ctx_ids, cont_ids = split_context(tok, context, continuation, **encode)
     ids = ctx_ids if max_length is None else ctx_ids[-max_length:]
     return float(last_log_probs(model, ids)[cont_ids[0]])
 
 
-def tokenprob(model, tok, context: str, labels, delimiter: str) -> list[float]:
+def tokenprob(model, tok, context: str, labels, delimiter: str, **encode) -> list[float]:
     """TokenProb: the log-probability of each label's first subtoken right after the prompt (whose trailing
     whitespace belongs to that subtoken under these tokenizers)."""
-    return [first_token_log_prob(model, tok, context, delimiter + w) for w in labels]
+    return [first_token_log_prob(model, tok, context, delimiter + w, **encode) for w in labels]
+
+
+def is_first_subtoken(tok, prompt: str, label: str, choice: str, delimiter: str, **encode) -> bool:
+    """Whether `choice`, written after the prompt, is exactly the first token of `label` written there."""
+    ctx_ids, label_ids = split_context(tok, prompt, delimiter + label, **encode)
+    return split_context(tok, prompt, delimiter + choice, **encode)[1] == label_ids[:1]
 
 
 def multiple_choice(model, tok, context: str, choices, delimiter: str) -> tuple[int, int]:
@@ -120,7 +127,8 @@ PRIORITY = {("entailment", "neutral", "contradiction"): ("contradiction", "neutr
 def authors_prediction(model, tok, prompt: str, labels) -> int:
     """The authors' rule, written from its description: softmax at the last prompt position over the whole
     vocabulary, argmax among every subtoken id of the bare and space-prefixed label words (special tokens
-    included), the owning word mapped back to a label by their substring test in priority order."""
+    included), the owning word mapped back to a label by their substring test in priority order (labels they never
+    used: the owning word's own label)."""
     import torch
 
     words = list(labels) + [" " + w for w in labels]
@@ -133,6 +141,8 @@ def authors_prediction(model, tok, prompt: str, labels) -> int:
     with torch.no_grad():
         probs = model(**enc).logits[0, -1].softmax(-1)
     word = owners[int(torch.argmax(probs[ids]))]
+    if tuple(labels) not in PRIORITY:  # labels of our own: the word itself
+        return list(labels).index(word[1:] if word.startswith(" ") else word)
     for label in PRIORITY[tuple(labels)]:
         if label in word:
             return list(labels).index(label)
