@@ -131,6 +131,10 @@ def test_a_rerun_evaluates_nothing_and_a_partial_run_only_the_missing_jobs(hub, 
     assert after[first] == files[first] and set(after) == set(files)
     assert (out / "results.csv").read_text() == csv  # the same scores again, no duplicated row
 
+    (out / "results.csv").unlink()  # killed after lm-eval wrote its results, before the table: rows, no work
+    Sweep(spec, out).run()
+    assert work.take() == ([], []) and (out / "results.csv").read_text() == csv
+
 
 @pytest.mark.slow
 def test_trainings_are_counted_a_rerun_trains_nothing_and_a_partial_run_the_missing_one(hub, tmp_path, monkeypatch):
