@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 TESTS = Path(__file__).parent
-SNAPSHOTS = {"read_text", "read_bytes", "stat", "stats"}  # stats: test_sweep_work's (inode, mtime) of files
+SNAPSHOTS = {"read_text", "read_bytes", "stat", "file_stamps"}  # file_stamps: the study tests' (inode, mtime)
 
 
 def _reads_a_file(expr: ast.AST) -> bool:

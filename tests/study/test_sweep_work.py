@@ -75,7 +75,7 @@ class Work:
         return out
 
 
-def stats(out: Path, pattern: str) -> dict[str, tuple[int, int]]:
+def file_stamps(out: Path, pattern: str) -> dict[str, tuple[int, int]]:
     """(inode, mtime) of each file: a rewrite, even with the same content, changes them."""
     return {str(p.relative_to(out)): (p.stat().st_ino, p.stat().st_mtime_ns) for p in sorted(out.glob(pattern))}
 
@@ -117,16 +117,16 @@ def test_a_rerun_evaluates_nothing_and_a_partial_run_only_the_missing_jobs(hub, 
     for row in table.itertuples():  # the scores are those of the right checkpoint
         assert row.value == expected[row.revision] and row.n == 3
         assert row.step == STEPS[row.revision]
-    files, csv = stats(out, "lm_eval/*/*.json"), (out / "results.csv").read_text()
+    files, csv = file_stamps(out, "lm_eval/*/*.json"), (out / "results.csv").read_text()
 
     Sweep(spec, out).run()  # everything is done
     assert work.take() == ([], [])
-    assert stats(out, "lm_eval/*/*.json") == files and (out / "results.csv").read_text() == csv
+    assert file_stamps(out, "lm_eval/*/*.json") == files and (out / "results.csv").read_text() == csv
 
     (out / "lm_eval" / HUB_REVISIONS[1] / "base.json").unlink()  # one job's results lost
     Sweep(spec, out).run()
     assert work.take() == ([(hub, HUB_REVISIONS[1])], [(hub, HUB_REVISIONS[1])])
-    after = stats(out, "lm_eval/*/*.json")
+    after = file_stamps(out, "lm_eval/*/*.json")
     first = f"lm_eval/{HUB_REVISIONS[0]}/base.json"
     assert after[first] == files[first] and set(after) == set(files)
     assert (out / "results.csv").read_text() == csv  # the same scores again, no duplicated row
@@ -151,13 +151,13 @@ def test_trainings_are_counted_a_rerun_trains_nothing_and_a_partial_run_the_miss
         card = json.loads((folder / "run_card.json").read_text())
         assert (card["base_model"], card["revision"], card["step"]) == (hub, revision, STEPS[revision])
         assert card["global_steps"] == 1 and (folder / "model.safetensors").is_file()
-    logs, cards = stats(out, "logs/*/*.log"), stats(out, "models/*/mnli/run_card.json")
-    files = stats(out, "lm_eval/*/*.json")
+    logs, cards = file_stamps(out, "logs/*/*.log"), file_stamps(out, "models/*/mnli/run_card.json")
+    files = file_stamps(out, "lm_eval/*/*.json")
     assert len(logs) == len(cards) == 2 and len(files) == 4
 
     Sweep(spec, out).run()
-    assert work.take() == ([], []) and stats(out, "logs/*/*.log") == logs
-    assert stats(out, "models/*/mnli/run_card.json") == cards and stats(out, "lm_eval/*/*.json") == files
+    assert work.take() == ([], []) and file_stamps(out, "logs/*/*.log") == logs
+    assert file_stamps(out, "models/*/mnli/run_card.json") == cards and file_stamps(out, "lm_eval/*/*.json") == files
 
     # Lost: the first fine-tuned model's results (its weights are kept), and the second's whole training.
     a, b = HUB_REVISIONS
@@ -167,10 +167,10 @@ def test_trainings_are_counted_a_rerun_trains_nothing_and_a_partial_run_the_miss
     Sweep(spec, out).run()
     evaluations, _ = work.take()
     assert evaluations == [(str(models[a]), None), (str(models[b]), None)]  # no base model again
-    now = stats(out, "logs/*/*.log")
+    now = file_stamps(out, "logs/*/*.log")
     assert now[f"logs/{a}/mnli.log"] == logs[f"logs/{a}/mnli.log"]  # a was not trained again
     assert now[f"logs/{b}/mnli.log"] != logs[f"logs/{b}/mnli.log"] and (models[b] / "run_card.json").is_file()
-    now = stats(out, "lm_eval/*/*.json")
+    now = file_stamps(out, "lm_eval/*/*.json")
     assert [now[f"lm_eval/{r}/base.json"] for r in (a, b)] == [files[f"lm_eval/{r}/base.json"] for r in (a, b)]
 
 
