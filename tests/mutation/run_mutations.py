@@ -52,7 +52,8 @@ CHOICES = ["tests/eval/test_scoring.py", "tests/eval/test_hf_model.py", "tests/e
            "subtoken or fallback or plain_hf or paper_candidates or paper_rule"]
 ANALYSIS = ["tests/report/test_analysis.py", "tests/report/test_report.py"]
 SWEEP = ["tests/study/test_sweep_work.py", "tests/study/test_sweep.py", "-k",
-         "evaluates_nothing or training_command or failed_training or dry_run or revision_not_in or unknown_set"]
+         "evaluates_nothing or plan_is or training_command or failed_training or dry_run or revision_not_in or "
+         "unknown_set"]
 RESULTS = ["tests/study/test_results.py", "tests/study/test_sweep_work.py", "-k", "not trainings and not tulu"]
 TEMPLATES = ["tests/tasks/test_templates.py", "tests/tasks/test_golden_prompts.py",
              "tests/tasks/test_generate_configs.py", "tests/eval/test_tasks_e2e.py", "-k", "not all_57"]

@@ -174,7 +174,18 @@ def test_trainings_are_counted_a_rerun_trains_nothing_and_a_partial_run_the_miss
     assert [now[f"lm_eval/{r}/base.json"] for r in (a, b)] == [files[f"lm_eval/{r}/base.json"] for r in (a, b)]
 
 
-# --- the training command ----------------------------------------------------------------------------------------
+# --- the plan and the training command ---------------------------------------------------------------------------
+
+def test_the_plan_is_each_checkpoints_base_model_then_its_fine_tunings(tmp_path):
+    spec = load_spec(write_spec(tmp_path, "allenai/OLMo-1B-hf", train=["mnli", "tulu"]))
+    spec = replace(spec, evaluate=replace(spec.evaluate, base=("mnli", "boolq")))
+    jobs = Sweep(spec, tmp_path / "out").jobs()
+    assert [j.name for j in jobs] == [f"{r}/{t}" for r in HUB_REVISIONS for t in ("base", "mnli", "tulu")]
+    assert [j.tasks for j in jobs[:3]] == [("amuro_mnli_default", "amuro_boolq_default"), ("amuro_mnli_default",),
+                                           ("amuro_mnli_default",)]
+    assert [j.checkpoint.step for j in jobs] == [100] * 3 + [200] * 3
+
+
 
 def test_the_training_command_of_a_hub_checkpoint_parses_as_the_trainer_reads_it(tmp_path):
     from amuro.configs import find
