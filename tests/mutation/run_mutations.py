@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Mutation check: plant deliberate bugs, one at a time, and see whether the tests notice.
 
-    python tests/mutation/run_mutations.py                 # every mutant (about 40 min on 2 CPU cores)
+    python tests/mutation/run_mutations.py                 # every mutant (about 35 min on 2 shared CPU cores)
     python tests/mutation/run_mutations.py --list          # the mutants and the tests each one runs
     python tests/mutation/run_mutations.py --only rouge-precision ratio-of-means-swapped
 
