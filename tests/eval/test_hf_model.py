@@ -10,7 +10,6 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import oracles
-from amuro.tasks.templates import target_delimiter
 
 TOY_TASK = """\
 task: toy_choice
