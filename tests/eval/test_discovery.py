@@ -27,13 +27,28 @@ def _run(args, cwd, env=None, timeout=600):
 
 @pytest.mark.slow
 def test_lm_eval_cli_runs_an_amuro_task_without_include_path(tiny_bpe, tmp_path):
+    import numpy as np
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import oracles
+
     out = tmp_path / "out"
     result = _run(["lm_eval", "--tasks", "amuro_mnli_instruct", "--model", "hf", "--model_args",
                    f"pretrained={tiny_bpe}", "--limit", "4", "--output_path", str(out)], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     [results_file] = list(out.rglob("results_*.json"))
     acc = json.loads(results_file.read_text())["results"]["amuro_mnli_instruct"]["acc,none"]
-    assert 0.0 <= acc <= 1.0
+    # The same 4 documents scored directly: the authors' instruct prompt, TokenProb over the three label words.
+    model = AutoModelForCausalLM.from_pretrained(tiny_bpe, dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_bpe)
+    rows = [json.loads(line) for line in (FIXTURES / "mnli" / "validation_matched.jsonl").read_text().splitlines()]
+    hits = []
+    for row in rows[:4]:
+        prompt = f"Consider the following texts: Text 1: {row['premise']} Text 2: {row['hypothesis']} The relation is "
+        lls = oracles.tokenprob(model, tok, prompt, ["entailment", "neutral", "contradiction"], "")
+        hits.append(int(np.argmax(lls)) == row["label"])
+    assert acc == sum(hits) / 4
 
 
 @pytest.mark.slow
@@ -125,3 +140,56 @@ def test_bad_data_is_a_one_line_error_naming_file_and_line(case, tiny_bpe, tmp_p
                 "malformed_row": f"amuro: error: {where}:3: malformed JSON",
                 "missing_field": f"amuro: error: {where}:3: missing field 'hypothesis'"}[case]
     assert last.startswith(expected), last
+
+
+PRECEDENCE = """
+from lm_eval.tasks import TaskManager
+manager = TaskManager(include_defaults=False, include_path={user!r})
+print(manager.task_index["amuro_mnli_default"].yaml_path, manager.task_index["amuro_mnli_io"].yaml_path)
+"""
+
+
+def test_a_users_include_path_wins_over_the_plugin(tmp_path):
+    """The shim adds the plugin folder before the user's --include_path: a task of the same name there wins,
+    the rest still comes from the plugin, and naming the plugin folder itself adds nothing twice."""
+    import amuro
+
+    user = tmp_path / "mine"
+    user.mkdir()
+    ours = Path(amuro.tasks_dir()) / "mnli" / "amuro_mnli_default.yaml"
+    (user / "amuro_mnli_default.yaml").write_text(ours.read_text().replace("include: ../", f"include: {ours.parents[1]}/"))
+    result = _run([sys.executable, "-c", PRECEDENCE.format(user=str(user))], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    mine, plugin = result.stdout.split()
+    assert Path(mine) == user / "amuro_mnli_default.yaml" and Path(plugin).parent == ours.parent
+    again = _run([sys.executable, "-c", PRECEDENCE.format(user=amuro.tasks_dir())], cwd=tmp_path)
+    assert again.returncode == 0 and "overrides existing task" not in again.stderr
+    assert Path(again.stdout.split()[0]) == ours
+
+
+STEP_ASIDE = """
+import os
+import lm_eval.models, lm_eval.tasks
+from lm_eval.api import registry
+if {native}:  # what an lm-eval that reads the entry points itself provides
+    lm_eval.tasks.manager.discover_plugin_task_paths = lambda: []
+    registry.load_plugins = lambda: None
+del os.environ["AMURO_LM_EVAL_PLUGIN"]
+import amuro.eval.shim
+amuro.eval.shim.install()  # lm-eval already imported: the shim patches it in place, or steps aside
+tasks = set(lm_eval.tasks.TaskManager(include_defaults=False).all_tasks)
+try:
+    registry.get_model("amuro-hf")
+    model = 1
+except Exception:
+    model = 0
+print(int("amuro_mnli_default" in tasks), model)
+"""
+
+
+@pytest.mark.parametrize("native,expected", [(False, "1 1"), (True, "0 0")])
+def test_the_shim_steps_aside_where_lm_eval_reads_the_entry_points(native, expected, tmp_path):
+    result = _run([sys.executable, "-c", STEP_ASIDE.format(native=native)], cwd=tmp_path,
+                  env={"AMURO_LM_EVAL_PLUGIN": "0"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == expected.split()

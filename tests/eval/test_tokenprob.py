@@ -14,17 +14,14 @@ from amuro.tasks.registry import CLASSIFICATION, FORMATS, SETS
 from amuro.tasks.templates import target_delimiter
 
 from conftest import evaluate
+from oracles import authors_prediction
+from oracles import tokenprob as reference_tokenprob
 
 CLS_TASKS = [f"amuro_{s}_{f}" for s, ts in SETS.items() if ts.kind == CLASSIFICATION for f in FORMATS]
 
 
 def _load(path):
     return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval(), AutoTokenizer.from_pretrained(path)
-
-
-def _log_probs(model, ids):
-    with torch.no_grad():
-        return torch.log_softmax(model(torch.tensor([ids])).logits[0, -1].float(), -1)
 
 
 def _samples(results):
@@ -34,17 +31,6 @@ def _samples(results):
             context = s["arguments"][0][0]
             lls = [float(ll) for ll, _ in s["filtered_resps"]]
             yield set_name, fmt, s["doc"], context, lls
-
-
-def reference_tokenprob(model, tok, context, labels, delimiter):
-    """Log-probabilities of each label's first subtoken at the last position before the prompt's trailing
-    whitespace (which belongs to the label's first token under these tokenizers)."""
-    ctx = context.rstrip()
-    lead = context[len(ctx):] + delimiter
-    ctx_ids = tok.encode(ctx)
-    firsts = [tok.encode(ctx + lead + w)[len(ctx_ids)] for w in labels]
-    logp = _log_probs(model, ctx_ids)
-    return [float(logp[t]) for t in firsts]
 
 
 @pytest.mark.parametrize("style", ["tiny_bpe", "tiny_sp"])
@@ -61,30 +47,6 @@ def test_plain_hf_scores_first_subtoken_tokenprob(style, shots, request):
         assert int(np.argmax(lls)) == int(np.argmax(ref))
         n += 1
     assert n == len(CLS_TASKS) * 8 and split >= n // 2
-
-
-PRIORITY = {("entailment", "neutral", "contradiction"): ("contradiction", "neutral", "entailment"),
-            ("yes", "no"): ("no", "yes")}
-
-
-def authors_prediction(model, tok, prompt, labels):
-    """The authors' rule, written from its description: softmax at the last prompt position over the whole
-    vocabulary, argmax among every subtoken id of the bare and space-prefixed label words (special tokens
-    included), the owning word mapped back to a label by their substring test in priority order."""
-    words = list(labels) + [" " + w for w in labels]
-    ids, owners = [], []
-    for w in words:
-        pieces = tok(w).input_ids
-        ids += pieces
-        owners += [w] * len(pieces)
-    enc = tok(prompt, return_tensors="pt")
-    with torch.no_grad():
-        probs = model(**enc).logits[0, -1].softmax(-1)
-    word = owners[int(torch.argmax(probs[ids]))]
-    for label in PRIORITY[tuple(labels)]:
-        if label in word:
-            return list(labels).index(label)
-    return -1
 
 
 @pytest.mark.parametrize("style,shots,fewshot", [("tiny_bpe", 0, "random"), ("tiny_bpe", 4, "paper"),

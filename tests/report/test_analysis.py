@@ -1,7 +1,9 @@
 """Each quantity of amuro.report.analysis on small hand-made tables whose answers were computed by hand."""
 
+import itertools
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import t as student_t
@@ -57,8 +59,11 @@ def test_mrc_by_hand_with_a_missing_cell_and_zero_base():
     # t = mean / (sd / sqrt(n)), sd^2 = sum of squared deviations (.0081 .1156 .3481 .3721 .1681) / 4 = 0.253
     t = -0.41 / math.sqrt(0.253 / 5)
     assert m["p_value"] == pytest.approx(2 * student_t.sf(abs(t), 4))
-    assert min(ratios) <= m["ci_low"] < m["mean"] < m["ci_high"] <= max(ratios)
-    assert A.mrc(MRC_TABLE, "cls_to_gen") == m  # seeded bootstrap: the same CI every time
+    # The bootstrap CI against the exact bootstrap distribution: all 5^5 equally likely resamples of the 5 ratios,
+    # whose 2.5% and 97.5% percentiles (-0.8, -0.02) the 10,000 seeded resamples hit at this granularity.
+    exact = [sum(c) / 5 for c in itertools.product(ratios, repeat=5)]
+    assert np.percentile(exact, [2.5, 97.5]) == pytest.approx([-0.8, -0.02])
+    assert (m["ci_low"], m["ci_high"]) == pytest.approx((-0.8, -0.02))
 
 
 def test_mrc_with_no_cells_is_nan_and_counts_them():
@@ -138,6 +143,19 @@ def test_pt_improvement_by_hand():
     assert A.auto_groups(t) == {}  # no fine-tuned model in the table
 
 
+def test_pt_improvement_needs_two_standard_errors():
+    # gain .06 = 12% of the headroom .5; stderr .03 at every step: se = sqrt(.03^2 + 2 * .03^2 / 4) = .0367, so
+    # the gain is over one standard error but under two: flat. With stderr .02 (se .0245) it is over two.
+    def boolq(stderr):
+        return table((1000, "base", "boolq", 0.50, "default", 4, stderr),
+                     (18000, "base", "boolq", 0.56, "default", 4, stderr),
+                     (342000, "base", "boolq", 0.56, "default", 4, stderr))
+
+    noisy, clear = A.pt_improvement(boolq(0.03)).iloc[0], A.pt_improvement(boolq(0.02)).iloc[0]
+    assert noisy["gain_stderr"] == pytest.approx(math.sqrt(0.0009 * 1.5)) and noisy["group"] == A.FLAT
+    assert clear["gain_stderr"] == pytest.approx(math.sqrt(0.0004 * 1.5)) and clear["group"] == A.IMPROVES
+
+
 def test_auto_groups_pair_in_domain_sets_with_their_training_set():
     t = pd.concat([table((1000, "base", "hellaswag", 0.25), (2000, "base", "hellaswag", 0.6),
                          (1000, "base", "boolq", 0.6), (2000, "base", "boolq", 0.6),
@@ -187,6 +205,13 @@ def test_one_shot_count_per_set_and_duplicates_averaged():
     assert A.input_summary(t)["duplicated_keys"] == 1 and A.input_summary(t)["rows_ignored"] == 2
     assert A.cells(t, [("mnli", "mnli")])["change"].tolist() == pytest.approx([0.25])
     assert A.cells(t, [("mnli", "mnli")], num_fewshot=0)["change"].tolist() == pytest.approx([-0.89])
+
+
+def test_a_tie_of_shot_counts_goes_to_the_larger():
+    t = table((1000, "base", "mnli", 0.30, "default", 0), (1000, "mnli", "mnli", 0.50, "default", 0),
+              (1000, "base", "mnli", 0.40, "default", 4), (1000, "mnli", "mnli", 0.80, "default", 4))
+    assert A.shots_by_set(t) == {"mnli": 4}
+    assert A.cells(t, [("mnli", "mnli")])["change"].tolist() == pytest.approx([0.40])
 
 
 def test_only_the_primary_metric_counts():

@@ -72,3 +72,47 @@ def test_validate_a_dataframe_names_the_row():
     df.loc[0, "eval"] = "mnli_matched"
     with pytest.raises(AmuroError, match=r"^results table: row 0: unknown task set 'mnli_matched'"):
         validate(df)
+
+
+def lm_eval_json(train="tulu"):
+    """One model's lm-eval results as lm-eval 0.4 writes them (`<metric>,<filter>` keys, "N/A" where it has no
+    stderr), with the sweep's `amuro` block."""
+    return {
+        "results": {
+            "amuro_xsum_default": {"alias": "amuro_xsum_default", "rougeL,none": 0.125, "rougeL_stderr,none": "N/A"},
+            "amuro_arc_easy_io": {"alias": "amuro_arc_easy_io", "acc,none": 0.5, "acc_stderr,none": 0.1,
+                                  "acc_norm,none": 0.25, "acc_norm_stderr,none": 0.0833},
+            "amuro_boolq_instruct": {"alias": "amuro_boolq_instruct", "acc,none": 0.75, "acc_stderr,none": "N/A"},
+        },
+        "n-shot": {"amuro_xsum_default": 4, "amuro_arc_easy_io": 4, "amuro_boolq_instruct": 0},
+        "n-samples": {"amuro_xsum_default": {"original": 20, "effective": 8},
+                      "amuro_arc_easy_io": {"original": 12, "effective": 12},
+                      "amuro_boolq_instruct": {"original": 12, "effective": 4}},
+        "amuro": {"model": "runs/x/models/main/tulu", "revision": "main", "step": 738020, "tokens": None,
+                  "train": train},
+    }
+
+
+def test_rows_from_lm_eval_acc_norm_and_stderr_that_is_not_a_number(tmp_path):
+    from amuro.study.results import append_rows, rows_from_lm_eval
+
+    rows = rows_from_lm_eval(lm_eval_json(), source="lm_eval/main/tulu.json")
+    common = {"model": "runs/x/models/main/tulu", "revision": "main", "step": 738020, "tokens": "", "train": "tulu",
+              "source": "lm_eval/main/tulu.json"}
+    assert rows == [  # tasks in name order; a multiple-choice set gives acc and acc_norm
+        {**common, "eval": "arc_easy", "format": "io", "num_fewshot": 4, "metric": "acc", "value": 0.5,
+         "stderr": 0.1, "n": 12},
+        {**common, "eval": "arc_easy", "format": "io", "num_fewshot": 4, "metric": "acc_norm", "value": 0.25,
+         "stderr": 0.0833, "n": 12},
+        {**common, "eval": "boolq", "format": "instruct", "num_fewshot": 0, "metric": "acc", "value": 0.75,
+         "stderr": "", "n": 4},
+        {**common, "eval": "xsum", "format": "default", "num_fewshot": 4, "metric": "rougeL", "value": 0.125,
+         "stderr": "", "n": 8},
+    ]
+    path = tmp_path / "results.csv"
+    append_rows(path, rows)
+    append_rows(path, rows_from_lm_eval(lm_eval_json(), source="again"))  # the same keys: replaced, not added
+    table = read_results(path)
+    assert len(table) == 4 and set(table["source"]) == {"again"}
+    assert table["stderr"].isna().tolist() == [False, False, True, True]
+    assert table["metric"].tolist() == ["acc", "acc_norm", "acc", "rougeL"] and table["tokens"].isna().all()

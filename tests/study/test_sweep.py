@@ -60,9 +60,18 @@ def test_tiny_spec_end_to_end(reference, tiny_checkpoints):
     assert {g["step"] for g in summary["ft_gain"]} == {100, 200}
     # A rerun skips every finished cell and leaves the table as it was.
     before = (reference / "results.csv").read_text()
+    written = file_stamps(reference)
     again = run_sweep(tiny_checkpoints, reference)
     assert "trainings: 2 (2 done, 0 to run)" in again.stdout and "evaluations: 4 (4 done, 0 to run)" in again.stdout
     assert (reference / "results.csv").read_text() == before
+    assert file_stamps(reference) == written  # no lm-eval JSON, training log or run card written again
+
+
+def file_stamps(out):
+    """(inode, mtime) of every lm-eval JSON, training log and run card: a rewrite changes them, a re-evaluation
+    with the same scores included."""
+    files = [*out.glob("lm_eval/*/*.json"), *out.glob("logs/*/*.log"), *out.glob("models/*/*/run_card.json")]
+    return {str(p.relative_to(out)): (p.stat().st_ino, p.stat().st_mtime_ns) for p in files}
 
 
 def _kill_when(model, out, condition, timeout=600):
@@ -146,12 +155,11 @@ def test_slurm_launcher_through_submitits_local_executor(tiny_checkpoints, tmp_p
     assert sorted(table["train"].unique()) == ["base", "mnli"] and len(table) == 2 * 2
     assert list((out / "slurm").glob("*/*_result.pkl"))  # submitit's own bookkeeping
     # A requeued job reruns its cell: everything is done, so nothing is trained or evaluated again.
-    card = out / "models" / "step200-tokens2M" / "mnli" / "run_card.json"
-    stamp, before = card.stat().st_mtime_ns, (out / "results.csv").read_text()
+    stamps, before = file_stamps(out), (out / "results.csv").read_text()
     job = SlurmJob(replace(load_spec(spec), model=tiny_checkpoints), str(out), "step200-tokens2M/mnli")
     assert job.checkpoint().function is job  # what submitit requeues on preemption
     assert job() == "step200-tokens2M/mnli"
-    assert card.stat().st_mtime_ns == stamp and (out / "results.csv").read_text() == before
+    assert file_stamps(out) == stamps and len(stamps) == 4 and (out / "results.csv").read_text() == before
 
 
 def test_dry_run_counts_without_running_anything(tiny_checkpoints, tmp_path, capsys):

@@ -11,12 +11,74 @@ from amuro.tasks.registry import SETS
 from conftest import FIXTURES
 
 
-def test_every_fixture_split_has_the_real_schema():
-    for name, ts in SETS.items():
-        for split in ts.splits():
-            rows = load_split(name, split)
+# The real Hugging Face schemas, written out from the datasets' cards (/work/shared/study/DATASETS.md), not read
+# from amuro.tasks.registry: column names in the cards' order, JSON types, and the splits the fixtures hold.
+S, I, FL, B, L, D = str, int, float, bool, list, dict
+_SCIQ = {"question": S, "distractor3": S, "distractor1": S, "distractor2": S, "correct_answer": S, "support": S}
+_MNLI = {"premise": S, "hypothesis": S, "label": I, "idx": I}
+_ARC = {"id": S, "question": S, "choices": D, "answerKey": S}
+HF_SCHEMAS = {
+    "xsum": (("test", "validation", "train"), {"document": S, "summary": S, "id": S}),
+    "xlsum": (("test", "validation"), {"id": S, "url": S, "title": S, "summary": S, "text": S}),
+    "cnn": (("test", "validation"), {"article": S, "highlights": S, "id": S}),
+    "socialiqa": (("validation", "train"), {"context": S, "question": S, "answerA": S, "answerB": S, "answerC": S,
+                                            "label": S}),
+    "tweetqa": (("train", "validation"), {"Question": S, "Answer": L, "Tweet": S, "qid": S}),
+    "sciq_qg": (("test", "validation"), _SCIQ),
+    "mnli": (("validation_matched", "train"), _MNLI),
+    "mnli_mm": (("validation_mismatched", "train"), _MNLI),
+    "rte": (("train", "validation"), {"sentence1": S, "sentence2": S, "label": I, "idx": I}),
+    "gpt3nli": (("train",), {"text_a": S, "text_b": S, "label": I, "guid": I}),
+    "paws": (("test", "validation", "train"), {"id": I, "sentence1": S, "sentence2": S, "label": I}),
+    "qqp": (("validation", "train"), {"question1": S, "question2": S, "label": I, "idx": I}),
+    "stsb": (("validation", "train"), {"sentence1": S, "sentence2": S, "label": FL, "idx": I}),
+    "arc_easy": (("validation", "train"), _ARC),
+    "arc_challenge": (("validation", "train"), _ARC),
+    "openbookqa": (("validation", "train"), {"id": S, "question_stem": S, "choices": D, "answerKey": S}),
+    "hellaswag": (("validation", "train"), {"ind": I, "activity_label": S, "ctx_a": S, "ctx_b": S, "ctx": S,
+                                            "endings": L, "source_id": S, "split": S, "split_type": S, "label": S}),
+    "boolq": (("validation", "train"), {"question": S, "answer": B, "passage": S}),
+    "sciq_mc": (("validation", "train"), _SCIQ),
+}
+# allenai/tulu-v2-sft-mixture: dataset, id, messages [{role, content}]
+TULU = {"dataset": S, "id": S, "messages": L}
+
+
+def _rows(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _check(row, columns, where):
+    assert list(row) == list(columns), where  # the card's columns, in the card's order
+    for name, kind in columns.items():
+        value = row[name]
+        assert isinstance(value, kind) and (kind is bool or not isinstance(value, bool)), (where, name, value)
+        if kind is L:
+            assert all(isinstance(v, (str, dict)) for v in value), (where, name)
+    if "choices" in columns:
+        assert set(row["choices"]) == {"text", "label"}, where
+
+
+def test_every_fixture_file_has_the_real_hf_schema():
+    assert set(HF_SCHEMAS) == set(SETS)
+    for name, (splits, columns) in HF_SCHEMAS.items():
+        assert sorted(p.stem for p in (FIXTURES / name).glob("*.jsonl")) == sorted(splits), name
+        for split in splits:
+            rows = _rows(FIXTURES / name / f"{split}.jsonl")
             assert len(rows) >= 8, (name, split)
-            assert all(list(r) == list(ts.columns) for r in rows), (name, split)
+            for i, row in enumerate(rows):
+                _check(row, columns, f"{name}/{split}:{i + 1}")
+    for i, row in enumerate(_rows(FIXTURES / "tulu" / "train.jsonl")):
+        _check(row, TULU, f"tulu/train:{i + 1}")
+        assert all(set(turn) == {"role", "content"} for turn in row["messages"])
+
+
+def test_the_registry_declares_the_cards_schemas_and_loads_every_fixture():
+    for name, (splits, columns) in HF_SCHEMAS.items():
+        ts = SETS[name]
+        assert list(ts.columns) == list(columns) and set(ts.splits()) == set(splits), name
+        for split in splits:
+            assert load_split(name, split) == _rows(FIXTURES / name / f"{split}.jsonl")
 
 
 def _write(tmp_path, name, split, lines):

@@ -91,6 +91,7 @@ def test_multiple_choice_options():
     sciq = {"question": "Q?", "distractor3": "d3", "distractor1": "d1", "distractor2": "d2",
             "correct_answer": "ok", "support": " S."}
     assert render("sciq_mc", "default", sciq).choices == ("d1", "d2", "d3", "ok")
+    assert render("sciq_mc", "default", sciq).prompt == "### Input: S.\n ### Question: Q?\n ### Answer: "
     hs = {"ind": 1, "activity_label": "Baking", "ctx_a": "A man mixes flour.", "ctx_b": "then he",
           "ctx": "", "endings": ["bakes [title] it.", "b", "c", "d"], "source_id": "s", "split": "val",
           "split_type": "indomain", "label": "0"}
@@ -100,6 +101,8 @@ def test_multiple_choice_options():
 
 @pytest.mark.parametrize("name,row,message", [
     ("mnli", {**MNLI, "label": -1}, "must be one of 0, 1, 2"),
+    ("mnli", {**MNLI, "label": True}, "must be one of 0, 1, 2, got True"),  # a bool is not a class id
+    ("boolq", {"question": "q", "passage": "p", "answer": 1}, "must be one of True, False, got 1"),
     ("stsb", {**PAIR, "label": 7.0}, "similarity score"),
     ("arc_easy", {"id": "1", "question": "Q", "choices": {"text": ["a", "b"], "label": ["A", "B"]},
                   "answerKey": "C"}, "answerKey 'C'"),

@@ -25,6 +25,32 @@ ACCELERATE = ("accelerate", "launch", "--cpu", "--num_processes", "1", "--num_ma
               "--mixed_precision", "no", "--dynamo_backend", "no")
 
 
+# The authors' MNLI prompts (docs/study.md §2), and what separates a prompt from its label.
+MNLI_PROMPTS = {"default": ("### Input_1: {premise}\n ### Input_2: {hypothesis}\n ### Inference: ", ""),
+                "io": ("{premise} {hypothesis}", " ")}
+
+
+def mnli_accuracy(model_path, fmt: str, n: int) -> float:
+    """TokenProb accuracy of a saved model on the first n MNLI fixture documents, 0-shot, computed directly."""
+    import numpy as np
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import oracles
+    from conftest import FIXTURES
+
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(model_path)
+    template, delimiter = MNLI_PROMPTS[fmt]
+    rows = [json.loads(line) for line in (FIXTURES / "mnli" / "validation_matched.jsonl").read_text().splitlines()]
+    hits = [int(np.argmax(oracles.tokenprob(model, tok, template.format(**row), NLI, delimiter))) == row["label"]
+            for row in rows[:n]]
+    return sum(hits) / n
+
+
+NLI = ("entailment", "neutral", "contradiction")
+
+
 def test_training_rows_come_from_the_evaluation_templates():
     rows = sft_rows("mnli", "instruct", max_examples=5)
     assert len(rows) == 5 and all(r["prompt"].startswith("Consider the following texts:") for r in rows)
@@ -53,9 +79,14 @@ def test_sft_run_saves_a_model_the_harness_scores(tiny_bpe, tmp_path):
     assert card["hyperparameters"]["learning_rate"] == 2e-6 and card["hyperparameters"]["max_grad_norm"] == 0.0
     assert card["tokens_seen"] > 0 and card["final_train_loss"] > 0
     acc = evaluate(str(out), ["amuro_mnli_default"], limit=6)["results"]["amuro_mnli_default"]["acc,none"]
-    assert 0.0 <= acc <= 1.0
+    assert acc == mnli_accuracy(out, "default", 6)
     again = _sft("--model_name_or_path", tiny_bpe, "--dataset_name", "mnli", "--output_dir", str(out), cwd=tmp_path)
     assert again.returncode == 0 and "already holds a finished run" in again.stdout
+    assert json.loads((out / "run_card.json").read_text()) == card  # nothing was trained again
+    forced = _sft("--model_name_or_path", tiny_bpe, "--dataset", "mnli", "--max_steps", "1", "--force",
+                  "--output_dir", str(out), cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert json.loads((out / "run_card.json").read_text())["global_steps"] == 1  # trained again, 1 step this time
 
 
 def test_unknown_dataset_is_a_one_line_error(tiny_bpe, tmp_path):
@@ -222,7 +253,7 @@ def test_deepspeed_zero_runs_for_real_on_cpu(config, stage, where, tiny_bpe, tmp
     card = json.loads((out / "run_card.json").read_text())
     assert card["deepspeed_zero_stage"] == stage and card["global_steps"] == 3  # no silent fallback to DDP
     acc = evaluate(str(out), ["amuro_mnli_io"], limit=4)["results"]["amuro_mnli_io"]["acc,none"]
-    assert 0.0 <= acc <= 1.0
+    assert acc == mnli_accuracy(out, "io", 4)
 
 
 @pytest.mark.slow
@@ -233,3 +264,56 @@ def test_training_benchmark_runs_its_sides_on_equal_tokens(tmp_path):
                             timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ratio to authors  1.00x" in result.stdout and "peak memory" in result.stdout
+
+
+def test_a_config_file_sets_arguments_and_flags_win(tiny_bpe, tmp_path):
+    from amuro.train import sft
+
+    config = tmp_path / "run.yaml"
+    config.write_text(f"model_name_or_path: {tiny_bpe}\ndataset: paws\nprompt_format: instruct\n"
+                      f"learning_rate: 1.0e-5\nlr_scheduler_type: cosine\nmax_steps: 7\n"
+                      f"output_dir: {tmp_path / 'out'}\n")
+    script_args, training_args = sft.parse(["--config", str(config), "--max_steps", "9"])
+    assert (script_args.dataset, script_args.prompt_format, script_args.model_name_or_path) == \
+        ("paws", "instruct", tiny_bpe)
+    assert training_args.learning_rate == 1e-5 and training_args.lr_scheduler_type == "cosine"
+    assert training_args.max_steps == 9  # the flag wins over the file
+    assert training_args.num_train_epochs == 3.0 and training_args.warmup_steps == 0.03  # the paper's recipe
+
+
+@pytest.mark.parametrize("flags,lr,expected", [
+    # the paper: linear, 3% warm-up: ceil(0.03 * 100) = 3 steps up, then down to 0 at step 100
+    ((), 2e-6, {0: 0.0, 1: 1 / 3, 3: 1.0, 50: 50 / 97, 99: 1 / 97, 100: 0.0}),
+    (("--lr_scheduler_type", "cosine", "--warmup_steps", "10", "--learning_rate", "1e-4"), 1e-4,
+     {0: 0.0, 5: 0.5, 10: 1.0, 55: 0.5, 100: 0.0}),
+])
+def test_scheduler_and_warm_up_reach_the_trainer(flags, lr, expected, tiny_bpe, tmp_path):
+    from amuro.train import sft
+
+    script_args, training_args = sft.parse(["--model_name_or_path", tiny_bpe, "--dataset", "mnli",
+                                            "--output_dir", str(tmp_path), *flags])
+    trainer, _ = sft.build_trainer(script_args, training_args)
+    trainer.create_optimizer_and_scheduler(num_training_steps=100)
+    assert type(trainer.optimizer).__name__ == "AdamW"
+    assert {g["weight_decay"] for g in trainer.optimizer.param_groups} == {0.0}
+    assert set(trainer.lr_scheduler.base_lrs) == {lr}
+    for factor in trainer.lr_scheduler.lr_lambdas:  # one per parameter group
+        for step, share in expected.items():
+            assert factor(step) == pytest.approx(share, abs=1e-9), step
+
+
+def test_a_model_without_padding_free_support_trains_on_padded_batches(tiny_bpe, tmp_path, caplog):
+    """Mamba has no attention mask to keep concatenated examples apart: the run falls back to padded batches."""
+    from transformers import AutoTokenizer, MambaConfig, MambaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(tiny_bpe)
+    path = tmp_path / "mamba"
+    MambaForCausalLM(MambaConfig(vocab_size=len(tok), hidden_size=32, state_size=4, num_hidden_layers=1,
+                                 conv_kernel=2)).save_pretrained(path)
+    tok.save_pretrained(path)
+    with caplog.at_level("WARNING", logger="amuro.sft"):
+        _, batch, rows, args = _first_batch(str(path), "mnli", tmp_path / "out", "--attn_implementation", "eager")
+    assert "MambaForCausalLM cannot keep padding-free examples apart" in caplog.text
+    assert not args.padding_free and "cu_seq_lens_q" not in batch
+    assert batch["input_ids"].shape[0] == 4 and batch["attention_mask"].shape == batch["input_ids"].shape
+    assert (batch["attention_mask"] == 0).any()  # padded to the longest of the 4
