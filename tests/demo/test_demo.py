@@ -129,3 +129,18 @@ def test_ctrl_c_during_pretraining_then_resume_continues_from_the_last_checkpoin
     for name in ("step5-tokens5K", "step100-tokens102K"):
         ours, theirs = (load_file(root / name / "model.safetensors") for root in (out / "model", reference))
         assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours), name
+
+
+def test_resume_skips_a_training_checkpoint_that_a_stop_cut_short(tmp_path):
+    """Ctrl-C while the Trainer saves leaves a checkpoint without trainer_state.json (written last): resuming uses
+    the older, complete one and removes the partial one."""
+    from amuro.demo.pretrain import _last_complete_checkpoint
+
+    assert _last_complete_checkpoint(tmp_path / "none") is None
+    for step, complete in ((10, True), (20, False)):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / "model.safetensors").write_bytes(b"x")
+        if complete:
+            (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    assert _last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-10")
+    assert not (tmp_path / "checkpoint-20").exists()

@@ -37,8 +37,6 @@ def pretrain(out: str | Path, texts: list[str], *, steps: int, checkpoint_steps:
     documents); publishes the model at each of `checkpoint_steps`, named in `naming`'s style. Returns the revision
     names, in step order. An interrupted run called again on the same `out` resumes from its last training
     checkpoint (weights, optimizer, scheduler, data order and RNG restored: the same models as without the stop)."""
-    from transformers.trainer_utils import get_last_checkpoint
-
     import datasets
     from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForLanguageModeling, PrinterCallback,
                               Trainer, TrainerCallback, TrainingArguments)
@@ -63,7 +61,8 @@ def pretrain(out: str | Path, texts: list[str], *, steps: int, checkpoint_steps:
                 name = names[state.global_step]
                 model.save_pretrained(out / name)
                 tokenizer.save_pretrained(out / name)
-                published.append(name)  # listed only once its folder is complete
+                if name not in published:  # a run resumed from before a checkpoint publishes it again
+                    published.append(name)  # listed only once its folder is complete
                 write_atomic(out / REVISIONS_FILE, "".join(f"{n}\n" for n in published))
                 print(f"  published {name}", flush=True)
 
@@ -82,6 +81,21 @@ def pretrain(out: str | Path, texts: list[str], *, steps: int, checkpoint_steps:
                       data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
                       callbacks=[PublishCheckpoints()])
     trainer.remove_callback(PrinterCallback)  # its raw log dicts; PublishCheckpoints prints the progress
-    trainer.train(resume_from_checkpoint=get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir()
-                  else None)
+    trainer.train(resume_from_checkpoint=_last_complete_checkpoint(Path(args.output_dir)))
     return list(names.values())
+
+
+def _last_complete_checkpoint(folder: Path) -> str | None:
+    """The newest training checkpoint that was saved to the end. The Trainer writes trainer_state.json last, so a
+    checkpoint without it was cut short by a stop (Ctrl-C while saving) and is removed; the older, complete one is
+    still there (rotation deletes it only after the new one is saved)."""
+    import shutil
+
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not folder.is_dir():
+        return None
+    for partial in folder.glob("checkpoint-*"):
+        if partial.is_dir() and not (partial / "trainer_state.json").is_file():
+            shutil.rmtree(partial)
+    return get_last_checkpoint(str(folder))
