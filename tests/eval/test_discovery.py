@@ -144,7 +144,7 @@ def test_bad_data_is_a_one_line_error_naming_file_and_line(case, tiny_bpe, tmp_p
 
 PRECEDENCE = """
 from lm_eval.tasks import TaskManager
-manager = TaskManager(include_defaults=False, include_path={user!r})
+manager = TaskManager(include_path={user!r})  # with the built-ins (include_defaults=False: the user's path only)
 print(manager.task_index["amuro_mnli_default"].yaml_path, manager.task_index["amuro_mnli_io"].yaml_path)
 """
 
@@ -177,7 +177,7 @@ if {native}:  # what an lm-eval that reads the entry points itself provides
 del os.environ["AMURO_LM_EVAL_PLUGIN"]
 import amuro.eval.shim
 amuro.eval.shim.install()  # lm-eval already imported: the shim patches it in place, or steps aside
-tasks = set(lm_eval.tasks.TaskManager(include_defaults=False).all_tasks)
+tasks = set(lm_eval.tasks.TaskManager().all_tasks)
 try:
     registry.get_model("amuro-hf")
     model = 1

@@ -86,15 +86,47 @@ NLI = ["entailment", "neutral", "contradiction"]
 TOY_WORDS = [*NLI, "yes", "no", "relation", "The", "is", "neutron"]
 
 
-def test_first_subtokens_and_the_whole_word_fallback():
+def merging_tokenizer(texts, vocab_size=400):
+    """A byte-level BPE without the pre-tokenizer's word split, trained on `texts`: its merges cross the end of a
+    prompt into the label (`Inference:Ġentailment` is one token), so no first subtoken of a label follows the
+    prompt's own tokens and TokenProb must fall back to whole words."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(texts * 5, trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>")
+
+
+NLI_ENDINGS = [f"### Inference: {w}" for w in NLI]  # how the default format's prompt ends, with each label
+
+
+def test_first_subtokens_after_a_bare_space_token_and_after_a_colon():
     tok = toy_tokenizer(TOY_WORDS)
     assert tok.convert_ids_to_tokens(tok("is neutral")["input_ids"])[1] == "Ġ"  # the bare space token
     choices, fallbacks = first_subtoken_choices(tok, ["The relation is ", "Label:", "Label: "], NLI, "")
-    assert fallbacks == 2 and choices[0] == NLI and choices[2] == NLI  # after a space: whole words
-    # after ":" the first subtoken is a proper prefix of each label, and exactly the token the label starts with
-    assert choices[1] != NLI and all(w.startswith(c) and c for w, c in zip(NLI, choices[1]))
-    for word, piece in zip(NLI, choices[1]):
-        assert tok("Label:" + piece)["input_ids"] == tok("Label:")["input_ids"] + tok(word)["input_ids"][:1]
+    assert fallbacks == 0
+    for prompt, row in zip(["The relation is ", "Label:", "Label: "], choices):
+        # a proper prefix of each label, and exactly the token the label starts with after the prompt's own tokens
+        # (after a space: after the bare space token, the same one for every label)
+        assert row != NLI and all(w.startswith(c) and c for w, c in zip(NLI, row))
+        for word, piece in zip(NLI, row):
+            assert tok(prompt + piece)["input_ids"] == tok(prompt + word)["input_ids"][:len(tok(prompt + piece)
+                                                                                         ["input_ids"])]
+            assert len(tok(prompt + piece)["input_ids"]) == len(tok(prompt.rstrip())["input_ids"]) + 1 + \
+                (prompt.endswith(" "))
+
+
+def test_whole_word_fallback_where_the_prompt_merges_into_the_label():
+    tok = merging_tokenizer(NLI_ENDINGS)
+    assert tok.convert_ids_to_tokens(tok("### Inference: entailment")["input_ids"])[-1].endswith("Ġentailment")
+    choices, fallbacks = first_subtoken_choices(tok, ["Premise.\n### Inference: ", "Label:"], NLI, "")
+    assert fallbacks == 1 and choices[0] == NLI  # whole words where no first subtoken can be split off
+    assert choices[1] != NLI
 
 
 def test_labels_sharing_a_first_subtoken_are_an_error():
@@ -108,7 +140,7 @@ def test_the_fallback_reaches_the_task_with_a_warning(tmp_path):
     from amuro.eval.hooks import load_task_dataset
 
     path = tmp_path / "toy"
-    toy_tokenizer(TOY_WORDS).save_pretrained(path)
+    merging_tokenizer(NLI_ENDINGS).save_pretrained(path)
     with pytest.warns(UserWarning, match=r"amuro_mnli_default: for 12 of 12 documents the first subtoken"):
         data = load_task_dataset("mnli", "default", pretrained=str(path))
     rows = data["validation_matched"]

@@ -98,7 +98,8 @@ def test_rows_from_lm_eval_acc_norm_and_stderr_that_is_not_a_number(tmp_path):
 
     rows = rows_from_lm_eval(lm_eval_json(), source="lm_eval/main/tulu.json")
     common = {"model": "runs/x/models/main/tulu", "revision": "main", "step": 738020, "tokens": "", "train": "tulu",
-              "source": "lm_eval/main/tulu.json"}
+              "source": "lm_eval/main/tulu.json", "profile": "", "method": "full",  # an older JSON: no provenance
+              "predictions": "", "empty_generations": "", "examples": ""}  # no samples: no diagnostics
     assert rows == [  # tasks in name order; a multiple-choice set gives acc and acc_norm
         {**common, "eval": "arc_easy", "format": "io", "num_fewshot": 4, "metric": "acc", "value": 0.5,
          "stderr": 0.1, "n": 12},

@@ -181,7 +181,8 @@ def test_the_plan_is_each_checkpoints_base_model_then_its_fine_tunings(tmp_path)
     spec = replace(spec, evaluate=replace(spec.evaluate, base=("mnli", "boolq")))
     jobs = Sweep(spec, tmp_path / "out").jobs()
     assert [j.name for j in jobs] == [f"{r}/{t}" for r in HUB_REVISIONS for t in ("base", "mnli", "tulu")]
-    assert [j.tasks for j in jobs[:3]] == [("amuro_mnli_default", "amuro_boolq_default"), ("amuro_mnli_default",),
+    # boolq, an instruction-tuning set, in the harness prompts (the profile's instruction_formats)
+    assert [j.tasks for j in jobs[:3]] == [("amuro_mnli_default", "amuro_boolq_harness"), ("amuro_mnli_default",),
                                            ("amuro_mnli_default",)]
     assert [j.checkpoint.step for j in jobs] == [100] * 3 + [200] * 3
 
@@ -198,8 +199,8 @@ def test_the_training_command_of_a_hub_checkpoint_parses_as_the_trainer_reads_it
     job = next(j for j in sweep.jobs() if j.finetuned and j.checkpoint.revision == HUB_REVISIONS[1])
     command = sweep.train_command(job)
     assert command[:3] == [sys.executable, "-m", "amuro.train.sft"]
-    script_args, training_args = sft.parse(command[3:])
-    assert (script_args.model_name_or_path, script_args.revision, script_args.dataset) == \
+    script_args, training_args, model_args = sft.parse(command[3:])
+    assert (model_args.model_name_or_path, model_args.model_revision, script_args.dataset_name) == \
         ("allenai/OLMo-1B-hf", HUB_REVISIONS[1], "mnli")
     assert script_args.resume and training_args.output_dir == str(tmp_path / "out" / "models" / HUB_REVISIONS[1]
                                                                    / "mnli")
@@ -213,7 +214,7 @@ def test_the_training_command_of_a_hub_checkpoint_parses_as_the_trainer_reads_it
     command = Sweep(replace(spec, launcher=launcher), tmp_path / "out").train_command(job)
     assert command[:5] == ["accelerate", "launch", "--config_file", str(find("ds_configs", "accelerate_1gpu")),
                            str(tmp_path / "my_train.py")]
-    assert command[5:9] == ["--model_name_or_path", "allenai/OLMo-1B-hf", "--dataset", "mnli"]
+    assert command[5:9] == ["--model_name_or_path", "allenai/OLMo-1B-hf", "--dataset_name", "mnli"]
     with pytest.raises(AmuroError, match=r"launcher.train_script .*nope.py not found"):
         Sweep(replace(spec, launcher=Launcher(train_script="nope.py")), tmp_path / "out").train_command(job)
 

@@ -270,11 +270,11 @@ def test_a_config_file_sets_arguments_and_flags_win(tiny_bpe, tmp_path):
     from amuro.train import sft
 
     config = tmp_path / "run.yaml"
-    config.write_text(f"model_name_or_path: {tiny_bpe}\ndataset: paws\nprompt_format: instruct\n"
+    config.write_text(f"model_name_or_path: {tiny_bpe}\ndataset_name: paws\nprompt_format: instruct\n"
                       f"learning_rate: 1.0e-5\nlr_scheduler_type: cosine\nmax_steps: 7\n"
                       f"output_dir: {tmp_path / 'out'}\n")
-    script_args, training_args = sft.parse(["--config", str(config), "--max_steps", "9"])
-    assert (script_args.dataset, script_args.prompt_format, script_args.model_name_or_path) == \
+    script_args, training_args, model_args = sft.parse(["--config", str(config), "--max_steps", "9"])
+    assert (script_args.dataset_name, script_args.prompt_format, model_args.model_name_or_path) == \
         ("paws", "instruct", tiny_bpe)
     assert training_args.learning_rate == 1e-5 and training_args.lr_scheduler_type == "cosine"
     assert training_args.max_steps == 9  # the flag wins over the file
@@ -289,10 +289,11 @@ def test_a_config_file_sets_arguments_and_flags_win(tiny_bpe, tmp_path):
 ])
 def test_scheduler_and_warm_up_reach_the_trainer(flags, lr, expected, tiny_bpe, tmp_path):
     from amuro.train import sft
+    from amuro.train.trainer import build_trainer
 
-    script_args, training_args = sft.parse(["--model_name_or_path", tiny_bpe, "--dataset", "mnli",
-                                            "--output_dir", str(tmp_path), *flags])
-    trainer, _ = sft.build_trainer(script_args, training_args)
+    script_args, training_args, model_args = sft.parse(["--model_name_or_path", tiny_bpe, "--dataset_name", "mnli",
+                                                        "--output_dir", str(tmp_path), *flags])
+    trainer, _ = build_trainer(script_args, training_args, model_args)
     trainer.create_optimizer_and_scheduler(num_training_steps=100)
     assert type(trainer.optimizer).__name__ == "AdamW"
     assert {g["weight_decay"] for g in trainer.optimizer.param_groups} == {0.0}

@@ -152,6 +152,19 @@ def rows_from_lm_eval(results: dict, source: str) -> list[dict]:
     return rows
 
 
+def _order(row: dict) -> tuple:
+    """Checkpoints by step, each one's base model before its fine-tunings, then the key's columns."""
+    def number(v) -> float:
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            return float("inf")
+
+    train = str(row.get("train", ""))
+    return (str(row.get("model", "")), number(row.get("step")), str(row.get("revision", "")), train != BASE, train,
+            *(str(row.get(k, OPTIONAL.get(k, ""))) for k in KEY[3:]))
+
+
 def append_rows(path: Path, rows: list[dict]) -> None:
     """Add rows to a results CSV, replacing any with the same key; rewritten whole and renamed under a lock, so
     readers never see half a file and concurrent jobs never lose each other's rows."""
@@ -176,5 +189,5 @@ def append_rows(path: Path, rows: list[dict]) -> None:
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=header, restval="")
         writer.writeheader()
-        writer.writerows(merged.values())
+        writer.writerows(sorted(merged.values(), key=_order))  # one order, whichever job finished first
         write_atomic(path, text.getvalue())
