@@ -117,7 +117,7 @@ def write_sets(root: str | Path, n_train: int, n_eval: int, seed: int = 0) -> Pa
     from tqdm.auto import tqdm
 
     root = Path(root)
-    for k, (set_name, make) in enumerate(tqdm(GENERATORS.items(), desc="synthetic sets", unit="set")):
+    for k, (set_name, make) in enumerate(tqdm(GENERATORS.items(), desc="synthetic sets", unit="set", disable=None)):
         ts = get_set(set_name)
         for j, split in enumerate(ts.splits()):
             rows = make(set_name, World(seed * 1000 + k * 10 + j), n_train if split == ts.train_split else n_eval)

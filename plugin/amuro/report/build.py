@@ -48,7 +48,7 @@ def draw_figures(t, fig: Path) -> dict[str, str | None]:
         "format_spread": lambda: F.format_spread(t["format_spread"], fig / "format_spread.png"),
         "signal": lambda: signal.figure(t.signal, fig / "signal.png"),
     }
-    figs = {key: make() for key, make in tqdm(plots.items(), desc="figures", unit="figure")}
+    figs = {key: make() for key, make in tqdm(plots.items(), desc="figures", unit="figure", disable=None)}
     for key, path in figs.items():  # a figure without data this time must not survive from an earlier run
         if path is None:
             (fig / f"{key}.png").unlink(missing_ok=True)
