@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
@@ -35,17 +36,25 @@ def quiet(log_file: str | os.PathLike):
         logger.handlers, logger.propagate = [handler], False
         logger.setLevel(level)
     # tqdm reads TQDM_* when it is imported: this reaches the subprocesses (training); in this process the bars that
-    # remain (lm-eval's, ours) and lm-eval's own stream handler write to sys.stderr, which points at the file meanwhile.
+    # remain (lm-eval's, ours) and lm-eval's own stream handler write to sys.stderr, which points at the file meanwhile,
+    # and so does file descriptor 2, for what child processes print there (lm-eval runs `git describe`: "fatal: not a
+    # git repository" from a user's folder).
     env = {"TQDM_DISABLE": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
     saved_env = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     bars = _progress_bars(False)
     stream = open(log_file, "a", encoding="utf-8", buffering=1)
-    with warnings.catch_warnings(), redirect_stderr(stream):
+    sys.stderr.flush()
+    saved_fd = os.dup(2)
+    os.dup2(stream.fileno(), 2)
+    with warnings.catch_warnings(), redirect_stderr(_RedactingStream(stream)):
         logging.captureWarnings(True)  # warnings.warn -> the py.warnings logger -> the file
         try:
             yield log_file
         finally:
+            stream.flush()
+            os.dup2(saved_fd, 2)
+            os.close(saved_fd)
             logging.captureWarnings(False)
             for logger, handlers, level, propagate in saved:
                 logger.handlers, logger.level, logger.propagate = handlers, level, propagate
@@ -54,6 +63,22 @@ def quiet(log_file: str | os.PathLike):
             _progress_bars(bars)
             handler.close()
             stream.close()
+
+
+class _RedactingStream:
+    """sys.stderr while quiet: what is written goes to the log file, secrets redacted."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        from amuro.files import redact
+
+        self.stream.write(redact(text))
+        return len(text)
+
+    def __getattr__(self, name):  # flush, fileno, isatty, encoding: the file's
+        return getattr(self.stream, name)
 
 
 class _Redacting(logging.Formatter):
