@@ -73,8 +73,9 @@ MUTANTS = [
            "the prompt's trailing space left out of the label's first token", CHOICES),
     mutant("tokenprob-no-fallback-count", SC, "choices, fallbacks = list(labels), fallbacks + 1",
            "choices, fallbacks = list(labels), fallbacks", "whole-word fallbacks not counted", CHOICES),
-    mutant("tokenprob-no-fallback", SC, "if not all(texts[i] and verify[i] == ids + [firsts[i]] for i in span):",
-           "if not all(verify[i] == ids + [firsts[i]] for i in span):",
+    mutant("tokenprob-no-fallback", SC,
+           "if not all(texts[i] and verify[i] == prefixes[i] + [firsts[i]] for i in span):",
+           "if not all(verify[i] == prefixes[i] + [firsts[i]] for i in span):",
            "an empty first-subtoken text (a bare space token) used as a choice", CHOICES),
     mutant("tokenprob-no-ambiguity-error", SC, "if len(set(choices)) != len(choices):", "if False:",
            "labels sharing a first subtoken accepted", CHOICES),
@@ -92,18 +93,17 @@ MUTANTS = [
            "MRC mean -> median", ANALYSIS),
     mutant("mrc-format", AN, 'c = cells(df, MRC_PAIRS[direction], "default", num_fewshot)\n    ok =',
            'c = cells(df, MRC_PAIRS[direction], "io", num_fewshot)\n    ok =', "MRC read in the io format", ANALYSIS),
-    mutant("mrc-missing-counts-zero-base", AN,
-           '"n_missing": int((c["status"] == "missing").sum()), "n_zero_base"',
-           '"n_missing": int((c["status"] != "ok").sum()), "n_zero_base"', "zero-BASE cells counted as missing",
-           ANALYSIS),
+    mutant("mrc-missing-counts-zero-base", CE,
+           'return {f"n_{s}": int((c["status"] == s).sum()) for s in',
+           'return {f"n_{s}": int((c["status"] == s).sum() + (s == MISSING) * (c["status"] == ZERO_BASE).sum()) for s in',
+           "zero-BASE cells counted as missing too", ANALYSIS),
     mutant("mrc-ci-level", AN, "bootstrap_ci(r, 0.95, n_resamples, seed)", "bootstrap_ci(r, 0.90, n_resamples, seed)",
            "a 90% interval reported as 95%", ANALYSIS),
     mutant("gain-slope-real-step", AN, "x = PAPER_SLOPE_STEP.get(int(step), int(step))", "x = int(step)",
            "the authors' 750,000 for `main` not used in the slope", ANALYSIS),
     mutant("gain-slope-sign", AN, "(avg - prev[1]) / (x - prev[0])", "(prev[1] - avg) / (x - prev[0])",
            "slope of the wrong sign", ANALYSIS),
-    mutant("gain-drops-zero-base", AN, 'have = s[s["status"] != "missing"]\n            if have.empty',
-           'have = s[s["status"] == "ok"]\n            if have.empty',
+    mutant("gain-drops-zero-base", AN, "have = present(s)\n", 'have = s[s["status"] == "ok"]\n',
            "raw change averaged without the zero-BASE pairs", ANALYSIS),
     mutant("pt-first-is-last", AN, "first, later = s.iloc[0], s.iloc[1:]", "first, later = s.iloc[-1], s.iloc[:-1]",
            "pre-training gain measured from the last checkpoint", ANALYSIS),
@@ -113,7 +113,7 @@ MUTANTS = [
     mutant("cells-ratio-over-finetuned", CE, '"ratio": change / b if', '"ratio": change / f if',
            "ratio divided by the fine-tuned score", ANALYSIS),
     mutant("cells-change-sign", CE, "change = f - b if", "change = b - f if", "change = BASE - fine-tuned", ANALYSIS),
-    mutant("cells-zero-base-test", CE, 'else "zero_base" if b == 0 else', 'else "zero_base" if f == 0 else',
+    mutant("cells-zero-base-test", CE, "status = ZERO_BASE if b == 0 else OK", "status = ZERO_BASE if f == 0 else OK",
            "zero test on the fine-tuned score", ANALYSIS),
     mutant("cells-shot-tie", CE, "return int(max(counts[counts == counts.max()].index))",
            "return int(min(counts[counts == counts.max()].index))", "shot-count ties go to the smaller", ANALYSIS),
@@ -152,7 +152,8 @@ MUTANTS = [
     mutant("sweep-no-resume", SW, '"--output_dir", str(self.layout.model_dir(job)), "--resume"]',
            '"--output_dir", str(self.layout.model_dir(job))]', "an interrupted training restarted from scratch",
            SWEEP),
-    mutant("sweep-list-values-joined", SW, "return [str(v) for v in value]", 'return [" ".join(map(str, value))]',
+    mutant("sweep-list-values-joined", "train/__init__.py", "return [str(v) for v in value]",
+           'return [" ".join(map(str, value))]',
            "list-valued training flags passed as one word", SWEEP),
     mutant("sweep-error-first-line", SW, "lines[-1] if lines else", "lines[0] if lines else",
            "the failed training's first log line reported instead of its last", SWEEP),
@@ -160,9 +161,10 @@ MUTANTS = [
            "base and fine-tuned model paths swapped", SWEEP),
     mutant("sweep-revision-not-recorded", SW, '"revision": ckpt.revision,', '"revision": None,',
            "results rows without their revision", SWEEP),
-    mutant("plan-base-last", PL, "for train in (BASE, *spec.train)]", "for train in (*spec.train, BASE)]",
+    mutant("plan-base-last", PL, ("ModelJob(ckpt, BASE, tuple(spec.tasks(BASE))),\n", "for method in spec.methods))]"),
+           ("", "for method in spec.methods), ModelJob(ckpt, BASE, tuple(spec.tasks(BASE))))]"),
            "fine-tuned jobs before their base job", SWEEP),
-    mutant("plan-one-json", PL, 'f"{job.train}.json"', '"results.json"', "every job of a checkpoint in one file",
+    mutant("plan-one-json", PL, 'f"{job.key}.json"', '"results.json"', "every job of a checkpoint in one file",
            SWEEP),
     mutant("plan-describe-done", PL, "done_e = sum(layout.evaluated(j) for j in jobs)",
            "done_e = sum(layout.trained(j) for j in jobs)", "--dry-run counts trained as evaluated", SWEEP),
@@ -206,8 +208,12 @@ MUTANTS = [
            "if value not in allowed:", "True accepted as label 1 (and 1 as True)", TEMPLATES),
 ]
 
-# Survivors that are harmless, and why. Empty: every mutant above is killed.
-ACCEPTED: dict[str, str] = {}
+# Survivors that are harmless, and why.
+ACCEPTED: dict[str, str] = {
+    "tokenprob-no-fallback": "equivalent since the bare-space token is handled: a first subtoken whose text is empty "
+                             "would be the lead itself, and then the lead tokenizes on its own and the choice is "
+                             "taken after it; the `texts[i] and` guard stays as a defence",
+}
 
 
 def copy_checkout(dest: Path) -> Path:
