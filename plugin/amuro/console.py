@@ -27,7 +27,8 @@ def quiet(log_file: str | os.PathLike):
     """Send the libraries' logging, Python warnings and tqdm bars to `log_file` for the duration."""
     log_file = Path(log_file)
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(log_file, encoding="utf-8")
+    stream = open(log_file, "a", encoding="utf-8", buffering=1)  # one writer for the logs, warnings, bars, fd 2
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(_Redacting("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     saved = []
     for name, level in LIBRARIES.items():
@@ -43,7 +44,6 @@ def quiet(log_file: str | os.PathLike):
     saved_env = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     bars = _progress_bars(False)
-    stream = open(log_file, "a", encoding="utf-8", buffering=1)
     sys.stderr.flush()
     saved_fd = os.dup(2)
     os.dup2(stream.fileno(), 2)

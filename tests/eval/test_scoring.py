@@ -114,11 +114,10 @@ def test_first_subtokens_after_a_bare_space_token_and_after_a_colon():
         # a proper prefix of each label, and exactly the token the label starts with after the prompt's own tokens
         # (after a space: after the bare space token, the same one for every label)
         assert row != NLI and all(w.startswith(c) and c for w, c in zip(NLI, row))
+        own = len(tok(prompt.rstrip())["input_ids"]) + prompt.endswith(" ")  # the prompt's tokens, bare space too
         for word, piece in zip(NLI, row):
-            assert tok(prompt + piece)["input_ids"] == tok(prompt + word)["input_ids"][:len(tok(prompt + piece)
-                                                                                         ["input_ids"])]
-            assert len(tok(prompt + piece)["input_ids"]) == len(tok(prompt.rstrip())["input_ids"]) + 1 + \
-                (prompt.endswith(" "))
+            ids = tok(prompt + piece)["input_ids"]
+            assert len(ids) == own + 1 and ids == tok(prompt + word)["input_ids"][:own + 1]
 
 
 def test_whole_word_fallback_where_the_prompt_merges_into_the_label():

@@ -148,7 +148,9 @@ class AmuroHFLM(HFLM):
                 by_ids.setdefault(tuple(ids), []).append(i)
             for length, members in shared_prefix_groups(list(by_ids), MIN_SHARED_PREFIX):
                 if not length:
-                    lone += [i for ids in members for i in by_ids[ids]]
+                    unshared = [i for ids in members for i in by_ids[ids]]
+                    lone += unshared
+                    progress.update(len(unshared))  # as the log-likelihood path counts them
                     continue
                 with self._autocast():
                     outputs = generate_from_prefix(

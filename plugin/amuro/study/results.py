@@ -161,8 +161,9 @@ def _order(row: dict) -> tuple:
             return float("inf")
 
     train = str(row.get("train", ""))
+    rest = (k for k in KEY if k not in ("model", "revision", "train"))
     return (str(row.get("model", "")), number(row.get("step")), str(row.get("revision", "")), train != BASE, train,
-            *(str(row.get(k, OPTIONAL.get(k, ""))) for k in KEY[3:]))
+            *(str(row.get(k, OPTIONAL.get(k, ""))) for k in rest))
 
 
 def append_rows(path: Path, rows: list[dict]) -> None:
