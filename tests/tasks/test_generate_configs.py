@@ -30,8 +30,10 @@ def test_57_tasks_6_harness_tasks_and_the_groups():
     assert {"amuro", "amuro_cls", "amuro_gen", "amuro_default", "amuro_io", "amuro_instruct", "amuro_mnli",
             "amuro_nli", "amuro_paraphrase", "amuro_summarization", "amuro_question_generation",
             "amuro_reasoning", "amuro_harness"} <= groups
-    for name in harness:  # lm-eval's join: " " before the answer, a blank line between demonstrations
-        assert files[name]["target_delimiter"] == " " and files[name]["fewshot_delimiter"] == "\n\n"
+    base = yaml.safe_load((gen.HERE / "_harness_base").read_text().replace("!function", ""))
+    assert base["target_delimiter"] == " " and base["fewshot_delimiter"] == "\n\n"  # lm-eval's (catwalk's) join
+    for name in harness:
+        assert files[name]["include"] == "../_harness_base" and "target_delimiter" not in files[name]
 
 
 def test_task_manager_indexes_every_task_without_override_warnings(caplog):

@@ -101,15 +101,30 @@ def test_multiple_choice_options():
 
 @pytest.mark.parametrize("name,row,message", [
     ("mnli", {**MNLI, "label": -1}, "must be one of 0, 1, 2"),
-    ("mnli", {**MNLI, "label": True}, "must be one of 0, 1, 2, got True"),  # a bool is not a class id
-    ("boolq", {"question": "q", "passage": "p", "answer": 1}, "must be one of True, False, got 1"),
-    ("stsb", {**PAIR, "label": 7.0}, "similarity score"),
+    ("mnli", {**MNLI, "label": 7}, "field 'label' must be one of 0, 1, 2, got 7"),
+    ("mnli", {**MNLI, "label": True}, "must be int, got bool True"),  # a bool is not a class id
+    ("boolq", {"question": "q", "passage": "p", "answer": 1}, "must be bool, got int 1"),
+    ("stsb", {**PAIR, "label": 7.0}, r"must be a number in \[0, 5\], got 7.0"),
+    ("rte", {**PAIR, "label": 2}, "must be one of 0, 1, got 2"),
     ("arc_easy", {"id": "1", "question": "Q", "choices": {"text": ["a", "b"], "label": ["A", "B"]},
                   "answerKey": "C"}, "answerKey 'C'"),
+    ("hellaswag", {"ind": 1, "activity_label": "a", "ctx_a": "b", "ctx_b": "c", "endings": ["x"], "label": "0"},
+     "must be a list of 4 strings"),
 ])
-def test_bad_labels_are_errors(name, row, message):
+def test_bad_labels_are_refused_where_a_row_is_read(name, row, message):
+    from amuro.tasks.data import check_row
+
     with pytest.raises(AmuroError, match=message):
-        render(name, "default", row)
+        check_row(SETS[name], row)
+
+
+def test_rte_and_the_authors_neutral():
+    from amuro.tasks.options import TaskOptions
+
+    row = {**PAIR, "label": 1}  # not_entailment
+    assert render("rte", "default", row).gold == (1, 2)  # two-way: neutral or contradiction
+    assert render("rte", "default", row, TaskOptions(rte="neutral")).gold == (1,)  # the authors' word only
+    assert render("rte", "default", {**PAIR, "label": 0}, TaskOptions(rte="neutral")).gold == (0,)
 
 
 def test_every_format_renders_for_every_set():

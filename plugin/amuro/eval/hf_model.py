@@ -18,9 +18,18 @@ batched path. The results are what HFLM computes (tests compare them).
   own candidates. The multiple-choice sets keep their whole-option scores.
 - `off`: plain HFLM (no rule, no prefix reuse).
 Rolling log-likelihoods are never changed.
+
+`truncation=` what happens to a prompt longer than the model's context (`max_length`, from its config):
+- `left` (default): lm-eval's policy, the prompt's start is cut (the earliest demonstrations first);
+- `none`: the whole prompt reaches the model, past its trained positions, as the authors' runs fed OLMo-1B their
+  4-shot summarization prompts (a model with learned absolute positions cannot take them and fails).
+Either way each task logs once how many of its documents were longer than the context.
 """
 
 from __future__ import annotations
+
+import contextlib
+import logging
 
 import numpy as np
 import torch
@@ -36,6 +45,8 @@ from amuro.eval.prefix import MIN_SHARED_PREFIX, continuation_scores, generate_f
 from amuro.eval.scoring import paper_candidates
 
 TOKENPROB_MODES = ("first", "paper", "off")
+TRUNCATION_MODES = ("left", "none")
+log = logging.getLogger("amuro")
 GREEDY_KWARGS = {"do_sample", "temperature"}  # generation kwargs the shared path takes; others go to HFLM
 
 
@@ -50,11 +61,43 @@ def _tokenprob_request(req) -> bool:
 
 @register_model("amuro-hf")
 class AmuroHFLM(HFLM):
-    def __init__(self, tokenprob: str = "first", **kwargs) -> None:
+    def __init__(self, tokenprob: str = "first", truncation: str = "left", **kwargs) -> None:
         if tokenprob not in TOKENPROB_MODES:
             raise AmuroError(f"unknown tokenprob={tokenprob!r}; known: {', '.join(TOKENPROB_MODES)}")
+        if truncation not in TRUNCATION_MODES:
+            raise AmuroError(f"unknown truncation={truncation!r}; known: {', '.join(TRUNCATION_MODES)}")
         super().__init__(**kwargs)
-        self.tokenprob = tokenprob
+        self.tokenprob, self.truncation = tokenprob, truncation
+        self.context_length = self.max_length  # the model's own (or --model_args max_length)
+        self._counted: set[str] = set()
+
+    def _count_long(self, requests, lengths) -> None:
+        """Log once per task how many of its documents are longer than the context (`lengths`: per request)."""
+        by_task: dict[str, tuple[set, set]] = {}
+        for req, length in zip(requests, lengths):
+            docs, long = by_task.setdefault(req.task_name, (set(), set()))
+            docs.add(req.doc_id)
+            if length > self.context_length:
+                long.add(req.doc_id)
+        for task, (docs, long) in by_task.items():
+            if long and task not in self._counted:
+                self._counted.add(task)
+                what = ("given whole, past its trained positions (truncation=none)" if self.truncation == "none"
+                        else "cut from the left (truncation=left)")
+                log.warning("%s: %d of %d documents are longer than the model's %d-token context: %s", task,
+                            len(long), len(docs), self.context_length, what)
+
+    @contextlib.contextmanager
+    def _room_for(self, longest: int):
+        """HFLM cuts inputs longer than its max_length from the left: under truncation=none it gets room for the
+        longest (its auto batch size is then measured at that length too)."""
+        saved = self._max_length
+        if self.truncation == "none":
+            self._max_length = max(self.context_length, longest)
+        try:
+            yield
+        finally:
+            self._max_length = saved
 
     def _batch(self) -> int:
         return self.batch_size if isinstance(self.batch_size, int) and self.batch_size > 0 else 16
@@ -89,6 +132,7 @@ class AmuroHFLM(HFLM):
             if not _amuro_doc(requests[i].doc):  # tokenprob=first on another task: its first token
                 cont_enc = cont_enc[:1]
             encoded.append(((context, continuation), ctx_enc, cont_enc))
+        self._count_long([requests[i] for i in rest], [len(c) + len(x) - 1 for _, c, x in encoded])
         for i, res in zip(rest, self._shared_loglikelihood(encoded, disable_tqdm)):
             results[i] = res
         return results
@@ -98,8 +142,9 @@ class AmuroHFLM(HFLM):
         by_context: dict[tuple[int, ...], list[int]] = {}
         lone = []
         for i, (_, ctx_enc, cont_enc) in enumerate(reqs):
-            if len(ctx_enc) + len(cont_enc) - 1 > self.max_length or self.backend != "causal":
-                lone.append(i)  # HFLM would truncate it from the left: no common prefix to speak of
+            if self.backend != "causal" or self.truncation == "left" and len(ctx_enc) + len(cont_enc) - 1 > \
+                    self.context_length:
+                lone.append(i)  # HFLM truncates it from the left: no common prefix to speak of
             else:
                 by_context.setdefault(tuple(ctx_enc), []).append(i)
         results: list[tuple[float, bool] | None] = [None] * len(reqs)
@@ -117,8 +162,9 @@ class AmuroHFLM(HFLM):
             for i, res in zip(index, scores):
                 results[i] = res
         progress.close()
-        for i, res in zip(lone, self._loglikelihood_tokens([reqs[i] for i in lone], disable_tqdm)):
-            results[i] = res
+        with self._room_for(max((len(reqs[i][1]) + len(reqs[i][2]) for i in lone), default=0)):
+            for i, res in zip(lone, self._loglikelihood_tokens([reqs[i] for i in lone], disable_tqdm)):
+                results[i] = res
         return results
 
     def generate_until(self, requests, disable_tqdm: bool = False):
@@ -126,16 +172,18 @@ class AmuroHFLM(HFLM):
         if self.tokenprob == "off" or self.backend != "causal" or self.think_end_token is not None:
             return super().generate_until(requests, disable_tqdm=disable_tqdm)
         eos = self.tok_decode(self.eot_token_id, skip_special_tokens=False)
-        plans, lone = {}, []  # the requests of one set of generation kwargs: [(request index, token ids)]
+        plans, lone, lengths = {}, [], []  # the requests of one set of generation kwargs: [(request index, ids)]
         for i, req in enumerate(requests):
             context, gen_kwargs = req.args
             kwargs = normalize_gen_kwargs(gen_kwargs, self.max_gen_toks)
             ids = self.tok_encode(context)
+            lengths.append(len(ids) + kwargs["max_gen_toks"])
             greedy = not kwargs.get("do_sample") and set(kwargs) - {"until", "max_gen_toks"} <= GREEDY_KWARGS
-            if not greedy or len(ids) > self.max_length - kwargs["max_gen_toks"]:
-                lone.append(i)  # sampling, or HFLM would truncate the context from the left
+            if not greedy or self.truncation == "left" and lengths[-1] > self.context_length:
+                lone.append(i)  # sampling, or HFLM truncates the context from the left
             else:
                 plans.setdefault(repr(sorted(gen_kwargs.items())), []).append((i, ids))
+        self._count_long(requests, lengths)
         results: list[str | None] = [None] * len(requests)
         progress = tqdm(total=len(requests) - len(lone), desc="Generation on shared prefixes",
                         disable=disable_tqdm or self.rank != 0)
@@ -165,8 +213,9 @@ class AmuroHFLM(HFLM):
                         self.cache_hook.add_partial("generate_until", requests[i].args, text)
         progress.close()
         lone.sort()
-        for i, text in zip(lone, super().generate_until([requests[i] for i in lone], disable_tqdm=disable_tqdm)):
-            results[i] = text
+        with self._room_for(max((lengths[i] for i in lone), default=0)):
+            for i, text in zip(lone, super().generate_until([requests[i] for i in lone], disable_tqdm=disable_tqdm)):
+                results[i] = text
         return results
 
     def _paper_loglikelihood(self, requests, disable_tqdm: bool):
@@ -189,7 +238,8 @@ class AmuroHFLM(HFLM):
 
     @torch.no_grad()
     def _paper_scores(self, context: str, labels: list[str]) -> list[tuple[float, bool]]:
-        ids = self.tokenizer(context)["input_ids"][-self.max_length:]
+        ids = self.tokenizer(context)["input_ids"]
+        ids = ids if self.truncation == "none" else ids[-self.context_length:]
         logits = self._model_call(torch.tensor([ids], device=self.device))[0, -1].float()
         logprobs = F.log_softmax(logits, dim=-1).cpu().numpy()
         pairs = paper_candidates(self.tokenizer, labels)

@@ -8,7 +8,11 @@
 - `FewshotSampler`, by the task metadata's `amuro_fewshot` mode: `shared` (default), one seeded draw of k
   demonstrations (`--fewshot_random_seed`) from the demonstration split, the same for every document of a task (as
   OLMES and MMLU do; what lets `--model amuro-hf` run the prefix once); `random`, lm-eval's seeded sampler, a new
-  draw per document; `paper`, the authors' first k rows of the scored split, scored rows included.
+  draw per document; `paper`, the authors' demonstrations: the first k rows of the scored split, scored rows
+  included, and for the harness format catwalk's draw per document index (`amuro.eval.catwalk`).
+- The other task options (`amuro.tasks.options`): where QQP/STS-B are scored, RTE's label rule, the harness
+  prompts' dialect (lm-eval's or catwalk's).
+- `HarnessTask` (`amuro.eval.catwalk`): the harness tasks' class, with catwalk's scores beside lm-eval's.
 - `TokenProbTask`: the TokenProb tasks' class; under `--apply_chat_template` it recomputes those choices after the
   chat-formatted context, or refuses in one line where lm-eval cannot score a label right after it.
 - `rougeL`: Rouge-L F-measure from `rouge-score`, no stemming (the authors' `evaluate` defaults).
@@ -24,16 +28,16 @@ from random import Random
 from lm_eval.api.samplers import ContextSampler
 from lm_eval.api.task import ConfigurableTask
 
-from amuro.tasks.data import load_split, locate
 from amuro.errors import AmuroError, install_excepthook
-from amuro.tasks.registry import CLASSIFICATION, HARNESS, get_set, task_kind
+from amuro.eval.catwalk import catwalk_draw, continuation_tokens, fingerprint
 from amuro.eval.scoring import first_subtoken_choices, rouge_l
+from amuro.tasks.data import load_split, locate
+from amuro.tasks.options import TaskOptions
+from amuro.tasks.registry import CLASSIFICATION, HARNESS, get_set, task_kind
 from amuro.tasks.templates import render_rows, target_delimiter
 
 log = logging.getLogger("amuro")
 install_excepthook()
-
-FEWSHOT_MODES = ("shared", "random", "paper")
 
 
 @functools.lru_cache(maxsize=8)
@@ -53,16 +57,24 @@ def _flag(value) -> bool | None:
     return str(value).lower() in ("1", "true", "yes")
 
 
-def _render_rows(set_name: str, fmt: str, split: str, data_dir: str | None, demo_delimiter: str) -> list[dict]:
-    rows = load_split(set_name, split, data_dir)
+def _render_rows(ts, fmt: str, split: str, data_dir: str | None, options: TaskOptions, joins: tuple) -> list[dict]:
+    """The rows of one split, rendered: `amuro_*` columns the YAMLs read, beside the row's own columns."""
+    authors = options.splits == "authors"
+    rows = load_split(ts.name, split, data_dir, authors)
+    prompt_join, strip_demo = joins
     out = []
-    for row, ex in zip(rows, render_rows(set_name, fmt, rows, locate(set_name, split, data_dir))):
-        # A demonstration is `amuro_demo_prompt + target + "\n"` (the YAMLs' few-shot target delimiter is ""):
-        # our modes put the task's target delimiter in it; the authors' join has none (io: `...year.contradiction`).
-        rendered = {"amuro_prompt": ex.prompt, "amuro_demo_prompt": ex.prompt + demo_delimiter,
-                    "amuro_target": ex.target}
+    for i, (row, ex) in enumerate(zip(rows, render_rows(ts.name, fmt, rows, locate(ts.name, split, data_dir, authors),
+                                                        options))):
+        # A demonstration is `amuro_demo_prompt + amuro_demo_target + fewshot_delimiter` (the YAMLs' few-shot target
+        # delimiter is ""): our modes put the task's target delimiter in it; the authors' join has none (io:
+        # `...year.contradiction`); catwalk's strips both sides and puts one space between them.
+        demo_prompt = (ex.prompt.strip() if strip_demo else ex.prompt) + prompt_join
+        rendered = {"amuro_prompt": ex.prompt, "amuro_demo_prompt": demo_prompt, "amuro_target": ex.target,
+                    "amuro_index": i, "amuro_key": fingerprint(row, ts.columns)}
         if ex.choices is not None:
-            rendered.update(amuro_choices=list(ex.choices), amuro_label=ex.label, amuro_gold=list(ex.gold))
+            answer = ex.choices[ex.label]
+            rendered.update(amuro_choices=list(ex.choices), amuro_label=ex.label, amuro_gold=list(ex.gold),
+                            amuro_demo_target=answer.strip() if strip_demo else answer)
         out.append({**row, **rendered})
     return out
 
@@ -73,35 +85,37 @@ def task_tokenizer(task_set: str, prompt_format: str, *, pretrained=None, tokeni
     name = tokenizer if isinstance(tokenizer, str) else pretrained
     if not isinstance(name, str):
         raise AmuroError(
-            f"amuro_{task_set}_{prompt_format} scores by TokenProb and needs the model's tokenizer: run it with "
-            "--model_args pretrained=..., or pass TaskManager(metadata={'pretrained': ...})")
+            f"amuro_{task_set}_{prompt_format} needs the model's tokenizer (TokenProb, or catwalk's per-token "
+            "score): run it with --model_args pretrained=..., or pass TaskManager(metadata={'pretrained': ...})")
     return load_tokenizer(name, revision, bool(_flag(trust_remote_code)))
 
 
 def load_task_dataset(task_set: str, prompt_format: str, *, pretrained=None, tokenizer=None, revision=None,
-                      trust_remote_code=None, add_bos_token=None, amuro_fewshot: str = "shared",
-                      amuro_data_dir: str | None = None, **_metadata):
+                      trust_remote_code=None, add_bos_token=None, amuro_data_dir: str | None = None, **metadata):
     """lm-eval `custom_dataset`: {scored split, demonstration split} of one set, rendered in one format.
 
     Keyword arguments come from the task's `dataset_kwargs` and metadata; `lm_eval` puts `--model_args` and
-    `--metadata` there, so the model's tokenizer (`tokenizer` or `pretrained`, at `revision`) is known here.
+    `--metadata` there, so the model's tokenizer (`tokenizer` or `pretrained`, at `revision`) and the task options
+    (`amuro.tasks.options`) are known here.
     """
     import datasets
 
     ts = get_set(task_set)
-    if amuro_fewshot not in FEWSHOT_MODES:
-        raise AmuroError(f"unknown amuro_fewshot mode {amuro_fewshot!r}; known: {', '.join(FEWSHOT_MODES)}")
-    if amuro_fewshot == "paper" and prompt_format == HARNESS:
-        # The authors scored the harness prompts with OLMo-Eval/catwalk, which drew demonstrations per document
-        # (no few-shot seed, "varied examples"), not their first-k rows: lm-eval's per-document draw is theirs.
-        amuro_fewshot = "random"
-    # The authors' join has no delimiter; the harness format keeps lm-eval's (catwalk's) own join in every mode.
-    paper_join = amuro_fewshot == "paper" and prompt_format != HARNESS
-    delimiter = "" if paper_join else target_delimiter(task_set, prompt_format)
-    eval_rows = _render_rows(task_set, prompt_format, ts.eval_split, amuro_data_dir, delimiter)
+    options = TaskOptions.from_metadata(**metadata)
+    harness = prompt_format == HARNESS
+    draw = options.fewshot
+    if draw == "paper" and harness:
+        # The authors scored the harness prompts with catwalk, which drew demonstrations per document index
+        # (amuro.eval.catwalk), not their first-k rows.
+        draw = "catwalk"
+    catwalk_join = harness and options.harness == "catwalk"
+    # The authors' join has no delimiter; the harness format keeps lm-eval's or catwalk's own in every mode.
+    paper_join = draw == "paper"
+    joins = ("" if paper_join else " " if catwalk_join else target_delimiter(task_set, prompt_format), catwalk_join)
+    eval_rows = _render_rows(ts, prompt_format, ts.eval_split, amuro_data_dir, options, joins)
+    meta = dict(pretrained=pretrained, tokenizer=tokenizer, revision=revision, trust_remote_code=trust_remote_code)
     if task_kind(task_set, prompt_format) == CLASSIFICATION:
-        tok = task_tokenizer(task_set, prompt_format, pretrained=pretrained, tokenizer=tokenizer, revision=revision,
-                             trust_remote_code=trust_remote_code)
+        tok = task_tokenizer(task_set, prompt_format, **meta)
         tp, n_fallback = first_subtoken_choices(
             tok, [r["amuro_prompt"] for r in eval_rows], ts.label_words,
             target_delimiter(task_set, prompt_format), add_bos_token=_flag(add_bos_token))
@@ -110,22 +124,28 @@ def load_task_dataset(task_set: str, prompt_format: str, *, pretrained=None, tok
                           "first subtoken of a label cannot be written as text; those score the whole label word")
         for row, choices in zip(eval_rows, tp):
             row["amuro_tp_choices"] = choices
+    if harness:  # catwalk's per-token score counts each option's tokens
+        tok = task_tokenizer(task_set, prompt_format, **meta)
+        for row in eval_rows:
+            row["amuro_choice_tokens"] = continuation_tokens(tok, row["amuro_choices"])
 
     splits = {ts.eval_split: eval_rows}
-    if amuro_fewshot == "paper":
+    if draw == "paper":
         # The authors' demonstrations: the first k rows of the scored split itself, not excluded from scoring.
         splits[ts.fewshot_split] = eval_rows
     elif ts.fewshot_split != ts.eval_split:
-        splits[ts.fewshot_split] = _render_rows(task_set, prompt_format, ts.fewshot_split, amuro_data_dir, delimiter)
+        splits[ts.fewshot_split] = _render_rows(ts, prompt_format, ts.fewshot_split, amuro_data_dir, options, joins)
     # else (gpt3nli, a single split): the sampler excludes the scored row from its demonstrations.
     for rows in splits.values():  # what FewshotSampler reads
         for row in rows:
-            row["amuro_fewshot"] = amuro_fewshot
+            row["amuro_fewshot"] = draw
     return datasets.DatasetDict({split: datasets.Dataset.from_list(rows) for split, rows in splits.items()})
 
 
 class FewshotSampler(ContextSampler):
     """The demonstrations of the few-shot mode the rows carry (`amuro_fewshot`, see the module docstring)."""
+
+    document = None  # the document being prompted, set by amuro.eval.catwalk.HarnessTask (catwalk's draw)
 
     def __init__(self, df=None, *, rnd=None, **kwargs):
         super().__init__(df, rnd=rnd, **kwargs)
@@ -138,8 +158,11 @@ class FewshotSampler(ContextSampler):
     def sample(self, n, eval_doc=None, df=None, **kwargs):
         pool = self.fewshot_docs()
         mode = pool[0].get("amuro_fewshot") if pool else None
-        if mode not in ("paper", "shared") or n == 0:
+        if mode not in ("paper", "shared", "catwalk") or n == 0:
             return super().sample(n, eval_doc=eval_doc, df=df, **kwargs)
+        if mode == "catwalk":
+            doc = eval_doc or self.document
+            return catwalk_draw(pool, n, doc["amuro_index"], doc["amuro_key"])
         # lm-eval passes eval_doc only when demonstrations come from the scored split (gpt3nli): one spare row
         # stands in for the document itself, so no document is its own demonstration.
         spare = 1 if eval_doc is not None and mode == "shared" else 0

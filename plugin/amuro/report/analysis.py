@@ -110,7 +110,7 @@ def pt_improvement(df: pd.DataFrame, num_fewshot: int | None = None, fmt: str = 
         se = (math.sqrt(first["stderr"] ** 2 + (later["stderr"] ** 2).sum() / len(later) ** 2)
               if s["stderr"].notna().all() else math.nan)
         improves = bool(share >= min_share and (math.isnan(se) or gain > z * se))
-        rows.append({"eval": d, "family": SETS[d].family, "metric": primary_metric(d), "first_step": int(first["step"]),
+        rows.append({"eval": d, "family": SETS[d].family, "metric": s["metric"].iloc[0], "first_step": int(first["step"]),
                      "first": float(first["value"]), "later_mean": float(later["value"].mean()), "gain": gain,
                      "headroom_share": share, "gain_stderr": se, "group": IMPROVES if improves else FLAT,
                      "paper_group": paper.get(d, "")})

@@ -21,7 +21,6 @@ def draw_figures(t, fig: Path) -> dict[str, str | None]:
     from amuro.report import charts as C
     from amuro.report import figures as F
     from amuro.report import signal
-    from amuro.tasks.registry import TRAINING_SETS
 
     pairs = figure_pairs()
     gain_title = "Fine-tuning gain by checkpoint" + (" (the paper's groups, Table 6 / Fig. 4)" if t.paper_groups else "")

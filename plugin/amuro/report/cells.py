@@ -9,7 +9,8 @@ A cell whose fine-tuned or BASE row is absent is `not_in_spec` (the sweep's plan
 (its job failed) or `missing` (planned, no result; also every absent cell when no plan is known); one whose BASE
 score is 0 is `zero_base` (its ratio is undefined). All are skipped by the averages that need them and counted,
 never filled. Each evaluation set is read
-at its primary metric (the registry's first: `acc`, or `rougeL` for generation) and at one shot count: the count
+at its primary metric (the registry's first: `acc`, or `rougeL` for generation; catwalk's metric of an
+instruction-tuning set where the table holds it, `read_metric`) and at one shot count: the count
 most of its rows use (ties: the larger), unless `num_fewshot` is given. The authors compared 4-shot BASE with
 4-shot fine-tuned runs (docs/study.md, "Scoring").
 
@@ -68,6 +69,15 @@ def primary_metric(eval_set: str) -> str:
     return SETS[eval_set].metrics[0]
 
 
+def read_metric(df: pd.DataFrame) -> pd.Series:
+    """Per row, whether it holds the metric its (eval, format) is read at: catwalk's metric for the set where the
+    table holds it (a paper-profile run of the instruction-tuning sets), else the registry's first."""
+    catwalk = df["eval"].map(lambda d: SETS[d].catwalk_metric or "")
+    has_catwalk = (df["metric"] == catwalk) & (catwalk != "") & (df["metric"] != df["eval"].map(primary_metric))
+    holds = has_catwalk.groupby([df["eval"], df["format"]]).transform("any")
+    return df["metric"] == catwalk.where(holds, df["eval"].map(primary_metric))
+
+
 def in_domain_pairs() -> tuple[tuple[str, str], ...]:
     """(eval, train) for every set and each training set it measures in-domain (registry `in_domain_for`)."""
     return tuple((d, t) for d, s in SETS.items() for t in s.in_domain_for)
@@ -92,7 +102,7 @@ def _mode(values: pd.Series) -> int:
 def shots_by_set(df: pd.DataFrame, num_fewshot: int | None = None) -> dict[str, int]:
     """The shot count each evaluation set is analysed at."""
     df = validate(df)
-    rows = df[df["metric"] == df["eval"].map(primary_metric)]
+    rows = df[read_metric(df)]
     if num_fewshot is not None:
         return {d: int(num_fewshot) for d in rows["eval"].unique()}
     return {d: _mode(g["num_fewshot"]) for d, g in rows.groupby("eval")}
@@ -111,7 +121,7 @@ def analysed(df: pd.DataFrame, num_fewshot: int | None = None) -> pd.DataFrame:
         raise AmuroError("the table holds full and LoRA fine-tuning; analyse one method at a time (its fine-tuned "
                          "rows with every BASE row: amuro.report.build.by_method)")
     shots = shots_by_set(df, num_fewshot)
-    keep = (df["metric"] == df["eval"].map(primary_metric)) & (df["num_fewshot"] == df["eval"].map(shots))
+    keep = read_metric(df) & (df["num_fewshot"] == df["eval"].map(shots))
     rows = df[keep]
     if rows.empty:
         raise AmuroError(f"no rows at the primary metric and shot count of any set (num_fewshot={num_fewshot})")
@@ -119,7 +129,8 @@ def analysed(df: pd.DataFrame, num_fewshot: int | None = None) -> pd.DataFrame:
     out = rows.groupby(["step", "train", "eval", "format"], as_index=False).agg(
         value=("value", "mean"), stderr=("stderr", "mean"), num_fewshot=("num_fewshot", "first"),
         n_rows=("value", "size"), **keep)
-    out["metric"] = out["eval"].map(primary_metric)
+    metric = rows.groupby(["step", "train", "eval", "format"])["metric"].first()
+    out["metric"] = [metric[k] for k in zip(out["step"], out["train"], out["eval"], out["format"])]
     out.attrs[ANALYSED] = num_fewshot
     out.attrs[PLAN] = df.attrs.get(PLAN)
     return out

@@ -18,11 +18,12 @@ import math
 
 import pandas as pd
 
-from amuro.report.cells import ABSENT, FAILED, MISSING, NOT_IN_SPEC, OK, PLAN, ZERO_BASE, primary_metric
+from amuro.report.cells import ABSENT, FAILED, MISSING, NOT_IN_SPEC, OK, PLAN, primary_metric
 from amuro.study.results import BASE
 
 BASE_FLOOR = 0.1  # the paper's BASE XSum Rouge-L (0.07-0.09) sits below it: its cross-task ratios carry the note
-METRIC_NAMES = {"acc": "accuracy", "acc_norm": "accuracy", "rougeL": "Rouge-L"}
+METRIC_NAMES = {"acc": "accuracy", "acc_norm": "accuracy", "rougeL": "Rouge-L", "acc_per_token": "accuracy",
+                "acc_per_char": "accuracy", "acc_uncond": "accuracy"}
 
 
 def _list(items, limit: int = 6) -> str:

@@ -13,7 +13,7 @@ The spec's `evaluate.model` names lm-eval's model type:
   - no `device` (vLLM ignores it; CUDA_VISIBLE_DEVICES picks the GPUs).
 The TaskManager's metadata is the model_args (the TokenProb tasks load the tokenizer from `tokenizer` or
 `pretrained` at `revision`, amuro.eval.hooks.load_task_dataset; under vLLM that revision is the tokenizer's) and
-the demonstrations' mode (`amuro_fewshot`). The rest of `evaluate:` passes through as lm-eval's own arguments:
+the task options (`amuro.tasks.options`: demonstrations, QQP/STS-B splits, RTE rule, harness dialect). The rest of `evaluate:` passes through as lm-eval's own arguments:
 gen_kwargs, system_instruction, apply_chat_template, fewshot_as_multiturn, log_samples, seed (all four seeds, as
 `lm_eval --seed N`); wandb_args and hf_hub_log_args go to lm-eval's loggers (`amuro.study.sweep`).
 """
@@ -58,4 +58,4 @@ def evaluate_arguments(sweep, job) -> dict:
             "gen_kwargs": plan.gen_kwargs, "system_instruction": plan.system_instruction,
             "apply_chat_template": plan.apply_chat_template, "fewshot_as_multiturn": plan.fewshot_as_multiturn,
             "log_samples": True, **seeds,  # samples always: the sweep's diagnostics read them; kept on log_samples
-            "metadata": {**task_metadata(plan.model, args), "amuro_fewshot": plan.fewshot}}
+            "metadata": {**task_metadata(plan.model, args), **sweep.spec.task_options().metadata()}}

@@ -161,7 +161,7 @@ def compute_plan(spec, jobs, gpu: str = "a100") -> str:
     """The table `amuro sweep --dry-run` prints."""
     profile = GPUS[gpu]
     params, source = model_parameters(spec.model)
-    dtype = str(spec.evaluate.model_args.get("dtype", "bfloat16"))
+    dtype = spec.eval_dtype("base")
     stages = stage_totals(spec, jobs)
     total = Totals()
     for t in stages.values():

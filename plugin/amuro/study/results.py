@@ -10,7 +10,8 @@ Written by the sweep (`rows_from_lm_eval`, `append_rows`), read by `amuro report
     eval         the evaluated task set (a name from `amuro.tasks.registry.SETS`)
     format       default | io | instruct | harness (the instruction-tuning sets only)
     num_fewshot  demonstrations per prompt (int)
-    metric       acc | acc_norm | rougeL
+    metric       acc | acc_norm | rougeL, or catwalk's acc_per_token | acc_per_char | acc_uncond (a harness-format
+                 row of a sweep whose instruction-tuning sets are scored as catwalk did: each set's catwalk metric)
     value        the score, a fraction (accuracy, Rouge-L F-measure)
     stderr       its standard error (may be empty)
     n            documents scored (int, may be empty)
@@ -37,7 +38,8 @@ from typing import TYPE_CHECKING
 from amuro.errors import AmuroError
 from amuro.files import remove_stale_temporaries, write_atomic
 from amuro.study.diagnostics import diagnostic_columns
-from amuro.tasks.registry import ALL_FORMATS, INSTRUCTION_TUNING, SETS, TRAINING_SETS, parse_task_name
+from amuro.tasks.registry import (ALL_FORMATS, CATWALK_METRICS, HARNESS, INSTRUCTION_TUNING, SETS, TRAINING_SETS,
+                                  parse_task_name)
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where used: the sweep imports this module and stays light
@@ -46,7 +48,7 @@ COLUMNS = ("model", "revision", "step", "tokens", "train", "eval", "format", "nu
            "stderr", "n")
 KEY = ("model", "revision", "train", "method", "eval", "format", "num_fewshot", "metric")  # one row per key
 OPTIONAL = {"profile": "", "method": "full"}  # columns older tables lack, and what they mean there
-METRICS = ("acc", "acc_norm", "rougeL")
+METRICS = ("acc", "acc_norm", "rougeL", *CATWALK_METRICS)
 BASE = "base"  # the `train` value of a model that was not fine-tuned
 METHODS = ("full", "lora")  # how a model was fine-tuned (the `method` column; BASE rows say full)
 TRAINS = (BASE, *TRAINING_SETS, INSTRUCTION_TUNING)
@@ -135,9 +137,12 @@ def validate(df: pd.DataFrame, source: str = "results table", first_line: int | 
 def rows_from_lm_eval(results: dict, source: str) -> list[dict]:
     """Rows in the results schema from one model's lm-eval results JSON (with the sweep's `amuro` block)."""
     meta, rows = results["amuro"], []
+    catwalk = meta.get("provenance", {}).get("harness") == "catwalk"
     for task, metrics in sorted(results["results"].items()):
         set_name, fmt = parse_task_name(task)
-        for metric in SETS[set_name].metrics:
+        # The paper profile reports the metric catwalk reported for the set; otherwise lm-eval's own.
+        wanted = (SETS[set_name].catwalk_metric,) if catwalk and fmt == HARNESS else SETS[set_name].metrics
+        for metric in wanted:
             stderr = metrics.get(f"{metric}_stderr,none")
             rows.append({
                 "model": meta["model"], "revision": meta["revision"], "step": meta["step"],

@@ -20,10 +20,15 @@ evaluate:
   base: [all]                      # set names and/or roles: all, in_domain, ood, cross_task
   finetuned: [in_domain, ood, cross_task]   # roles relative to each model's training set
   num_fewshot: 4
-  fewshot: null                    # (p) demonstrations: shared | random (per document) | paper (first k, scored split)
+  fewshot: null                    # (p) demonstrations: shared | random (per document) | paper (the authors')
+  splits: null                     # (p) QQP/STS-B: labelled (GLUE validation) | authors (SetFit test, label -1)
+  rte: null                        # (p) RTE's not_entailment: two_way (neutral or contradiction) | neutral
+  harness: null                    # (p) instruction-tuning sets: lm_eval (its prompts, acc) | catwalk (the paper's)
+  dtype: null                      # (p) evaluation dtype: one name, or per kind {base: .., sft: .., tulu: ..}
   limit: null                      # lm-eval --limit (documents per task), for smoke runs
   model: null                      # (p) lm-eval model type: amuro-hf, hf, vllm, ...
-  model_args: {}                   # lm-eval model_args; (p) adds tokenprob (amuro-hf) and dtype unless given
+  model_args: {}                   # lm-eval model_args; (p) adds tokenprob and truncation (amuro-hf) unless given;
+                                   #   a dtype here applies to every model
   batch_size: auto
   device: null                     # default: cuda where there is a GPU, else cpu
   cache: false                     # lm-eval's request cache, one database per model and revision
@@ -60,13 +65,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from amuro.errors import AmuroError
-from amuro.study.profiles import DEFAULT, get_profile
+from amuro.study.profiles import DEFAULT, MODEL_KINDS, get_profile, model_kind
 from amuro.study.results import BASE, METHODS
 from amuro.study.typed import build
+from amuro.tasks.options import FEWSHOT_MODES, TaskOptions
 from amuro.tasks.registry import FORMATS, INSTRUCTION_TUNING, SETS, TRAINING_SETS, check_format, get_set, task_name
 
 ROLES = ("all", "in_domain", "ood", "cross_task")
-FEWSHOT_MODES = ("shared", "random", "paper")  # the tasks' `amuro_fewshot` modes (amuro.eval.hooks)
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,11 @@ class EvalPlan:
     base: tuple[str, ...] = ("all",)
     finetuned: tuple[str, ...] = ("in_domain", "ood", "cross_task")
     num_fewshot: int = 4
-    fewshot: str | None = None  # None: the profile's
+    fewshot: str | None = None  # None: the profile's (and so are the next four)
+    splits: str | None = None
+    rte: str | None = None
+    harness: str | None = None
+    dtype: dict | str | None = None
     limit: float | None = None
     model: str | None = None  # None: the profile's
     model_args: dict = field(default_factory=dict)
@@ -134,9 +143,19 @@ class RunSpec:
         e = self.evaluate
         return {"profile": self.profile, "model": e.model, "model_args": {k: redact(str(v)) for k, v in
                                                                           e.model_args.items()},
-                "fewshot": e.fewshot, "num_fewshot": e.num_fewshot, "gen_kwargs": e.gen_kwargs,
+                **dataclasses.asdict(self.task_options()), "dtype": e.dtype,
+                "num_fewshot": e.num_fewshot, "gen_kwargs": e.gen_kwargs,
                 "instruction_formats": list(e.instruction_formats), "training": self.training,
                 "lora": self.lora}
+
+    def task_options(self) -> TaskOptions:
+        """The amuro tasks' options (lm-eval metadata) this spec evaluates with."""
+        e = self.evaluate
+        return TaskOptions(fewshot=e.fewshot, splits=e.splits, rte=e.rte, harness=e.harness)
+
+    def eval_dtype(self, train: str) -> str:
+        """The dtype a job's model is evaluated in (`train`: base, an SFT set or tulu); model_args.dtype wins."""
+        return str(self.evaluate.model_args.get("dtype") or self.evaluate.dtype[model_kind(train)])
 
     def resolve(self, path: str | None) -> Path | None:
         """A path from the spec, relative to the spec's folder."""
@@ -201,9 +220,16 @@ def with_profile(spec: RunSpec) -> RunSpec:
     """The spec with every knob it leaves unset taken from its profile (the spec's own values win)."""
     p, e = get_profile(spec.profile), spec.evaluate
     model = e.model or p.model
-    model_args = {"dtype": p.dtype, **({"tokenprob": p.tokenprob} if model == "amuro-hf" else {}), **e.model_args}
+    amuro_hf = {"tokenprob": p.tokenprob, "truncation": p.truncation} if model == "amuro-hf" else {}
+    dtype = p.dtype if e.dtype is None else dict.fromkeys(MODEL_KINDS, e.dtype) if isinstance(e.dtype, str) else \
+        {**p.dtype, **e.dtype}
+    unknown = set(dtype) - set(MODEL_KINDS)
+    if unknown:
+        raise AmuroError(f"evaluate: dtype: unknown kind {sorted(unknown)[0]!r}; kinds: {', '.join(MODEL_KINDS)}")
+    t = p.tasks
     evaluate = dataclasses.replace(
-        e, model=model, model_args=model_args, fewshot=e.fewshot or p.fewshot,
+        e, model=model, model_args={**amuro_hf, **e.model_args}, dtype=dtype, fewshot=e.fewshot or t.fewshot,
+        splits=e.splits or t.splits, rte=e.rte or t.rte, harness=e.harness or t.harness,
         gen_kwargs=p.gen_kwargs if e.gen_kwargs is None else e.gen_kwargs,
         instruction_formats=p.instruction_formats if e.instruction_formats is None else e.instruction_formats)
     return dataclasses.replace(spec, evaluate=evaluate, training={**p.training, **spec.training})
@@ -233,6 +259,10 @@ def _check_names(spec: RunSpec) -> None:
             raise AmuroError(f"methods: unknown method {method!r}; known: {', '.join(METHODS)}")
     if spec.evaluate.fewshot not in FEWSHOT_MODES:
         raise AmuroError(f"evaluate: fewshot {spec.evaluate.fewshot!r} is not one of {', '.join(FEWSHOT_MODES)}")
+    try:
+        spec.task_options()
+    except AmuroError as e:  # "unknown amuro_rte 'x'": the spec's key is evaluate: rte
+        raise AmuroError(f"evaluate: {str(e).replace('unknown amuro_', 'unknown ')}") from None
     for item in (*spec.evaluate.base, *spec.evaluate.finetuned):
         if item not in ROLES:
             get_set(item)

@@ -27,7 +27,7 @@ from amuro.study.measures import catch_up, measure
 from amuro.study.plan import Layout, ModelJob, default_out, describe, plan
 from amuro.study.results import append_rows, rows_from_lm_eval
 from amuro.study.spec import RunSpec
-from amuro.train import RUN_CARD, cli_values
+from amuro.train import cli_values
 
 TRAIN_MODULE = "amuro.train.sft"
 
@@ -175,9 +175,9 @@ class Sweep:
             remove(checkpoint)
 
     def load_args(self, job: ModelJob) -> dict:
-        """lm-eval model_args of the job's model."""
+        """lm-eval model_args of the job's model, in the dtype of its kind (`RunSpec.eval_dtype`)."""
         load = job.checkpoint.load_args() if not job.finetuned else {"pretrained": str(self.layout.model_dir(job))}
-        return {**load, **self.spec.evaluate.model_args}
+        return {**load, **self.spec.evaluate.model_args, "dtype": self.spec.eval_dtype(job.train)}
 
     def evaluate(self, job: ModelJob) -> None:
         """All the job's tasks in one `simple_evaluate`: the model is loaded once."""

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from amuro.errors import AmuroError
-from amuro.tasks.registry import TaskSet, get_set
+from amuro.tasks.registry import Between, Source, TaskSet, get_set
 
 DATA_DIR_ENV = "AMURO_DATA_DIR"
 
@@ -27,11 +27,14 @@ def split_path(root: Path, set_name: str, split: str) -> Path:
     return root / set_name / f"{split}.jsonl"
 
 
-def check_row(ts: TaskSet, row: object) -> None:
-    """Raise AmuroError (without location) if `row` lacks a used column or has one of the wrong type."""
+def check_row(ts, row: object) -> None:
+    """Raise AmuroError (without location) if `row` is not a row of `ts` (a TaskSet, a registry Source or a training
+    source): a used column missing or of the wrong type, a value outside the column's allowed ones (a label of 7),
+    or a malformed structure (answer options, endings). Every reader of a row goes through here, so a bad row is
+    refused where it is read, whatever reads it."""
     if not isinstance(row, dict):
         raise AmuroError(f"a row must be a JSON object, got {type(row).__name__}")
-    for column in ts.used:
+    for column in _used(ts):
         if column not in row:
             raise AmuroError(f"missing field {column!r}")
         expected = ts.columns[column]
@@ -41,11 +44,47 @@ def check_row(ts: TaskSet, row: object) -> None:
         if not isinstance(value, expected) or wrong_bool:
             names = "/".join(t.__name__ for t in expected) if isinstance(expected, tuple) else expected.__name__
             raise AmuroError(f"field {column!r} must be {names}, got {type(value).__name__} {value!r:.60}")
+    for column, allowed in getattr(ts, "values", {}).items():
+        if row[column] not in allowed:
+            wanted = str(allowed) if isinstance(allowed, Between) else "one of " + ", ".join(map(repr, allowed))
+            raise AmuroError(f"field {column!r} must be {wanted}, got {row[column]!r:.60}")
+    shape = _SHAPES.get(getattr(ts, "name", None)) if isinstance(ts, TaskSet) else None
+    if shape:
+        shape(row)
 
 
-def read_jsonl(path: Path, ts: TaskSet) -> list[dict]:
+def _used(ts) -> tuple[str, ...]:
+    return tuple(ts.rename) + ("label",) if isinstance(ts, Source) else ts.used
+
+
+def _keyed_choices(row: dict) -> None:  # ARC, OpenBookQA
+    choices = row["choices"]
+    if not (isinstance(choices.get("text"), list) and isinstance(choices.get("label"), list)
+            and len(choices["text"]) == len(choices["label"]) >= 2
+            and all(isinstance(t, str) for t in choices["text"] + choices["label"])):
+        raise AmuroError("field 'choices' must be {'text': [...], 'label': [...]} with two or more options")
+    if row["answerKey"].strip() not in choices["label"]:
+        raise AmuroError(f"answerKey {row['answerKey']!r} is not among choices.label {choices['label']}")
+
+
+def _endings(row: dict) -> None:  # HellaSwag
+    if not (len(row["endings"]) == 4 and all(isinstance(e, str) for e in row["endings"])):
+        raise AmuroError("field 'endings' must be a list of 4 strings")
+
+
+def _answers(row: dict) -> None:  # TweetQA
+    if not all(isinstance(a, str) for a in row["Answer"]):
+        raise AmuroError("field 'Answer' must be a list of strings")
+
+
+_SHAPES = {"arc_easy": _keyed_choices, "arc_challenge": _keyed_choices, "openbookqa": _keyed_choices,
+           "hellaswag": _endings, "tweetqa": _answers}
+
+
+def read_jsonl(path: Path, ts) -> list[dict]:
     if not path.is_file():
-        raise AmuroError(f"{path}: no such file (set {ts.name!r} reads <{DATA_DIR_ENV}>/{ts.name}/<split>.jsonl)")
+        raise AmuroError(f"{path}: no such file (set {path.parent.name!r} reads "
+                         f"<{DATA_DIR_ENV}>/{path.parent.name}/{path.name})")
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -94,19 +133,22 @@ def hub_unreachable() -> str | None:
     return None
 
 
-def load_hub(ts: TaskSet, split: str) -> list[dict]:
+def load_hub(ts, split: str, set_name: str | None = None) -> list[dict]:
+    """A split from the Hub (`ts`: a TaskSet, a registry Source or a training source), every row checked."""
     import datasets
 
+    name = set_name or ts.name
     where = f"{ts.hf_path}" + (f" ({ts.hf_name})" if ts.hf_name else "")
+    local = ts.local if isinstance(ts, Source) else split
     why = hub_unreachable()
     if why:
-        raise AmuroError(f"set {ts.name!r}: cannot load {where} split {split!r} from the Hub: {why}; set "
-                         f"{DATA_DIR_ENV} to read local JSONL (DIR/{ts.name}/{split}.jsonl)")
+        raise AmuroError(f"set {name!r}: cannot load {where} split {split!r} from the Hub: {why}; set "
+                         f"{DATA_DIR_ENV} to read local JSONL (DIR/{name}/{local}.jsonl)")
     try:
-        ds = datasets.load_dataset(ts.hf_path, ts.hf_name, split=split, **ts.hf_kwargs)
+        ds = datasets.load_dataset(ts.hf_path, ts.hf_name, split=split, **getattr(ts, "hf_kwargs", {}))
     except Exception as e:  # the Hub's own errors are long; keep the cause on one line
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise AmuroError(f"set {ts.name!r}: cannot load {where} split {split!r} from the Hub "
+        raise AmuroError(f"set {name!r}: cannot load {where} split {split!r} from the Hub "
                          f"({first}); set {DATA_DIR_ENV} to read local JSONL instead") from e
     rows = ds.to_list()
     for i, row in enumerate(rows):
@@ -117,20 +159,32 @@ def load_hub(ts: TaskSet, split: str) -> list[dict]:
     return rows
 
 
-def locate(set_name: str, split: str, root: str | os.PathLike | None = None):
-    """`where(i)`: where row i of `load_split(set_name, split, root)` comes from, for error messages:
+def authors_source(set_name: str, split: str, authors: bool) -> Source | None:
+    """The authors' copy of a set's scored split (`amuro_splits: authors`), where the registry has one."""
+    ts = get_set(set_name)
+    return ts.authors_eval if authors and split == ts.eval_split else None
+
+
+def locate(set_name: str, split: str, root: str | os.PathLike | None = None, authors: bool = False):
+    """`where(i)`: where row i of `load_split(set_name, split, root, authors)` comes from, for error messages:
     `DIR/mnli/train.jsonl:7`, or `nyu-mll/glue (mnli) split 'train' row 6`."""
-    ts, base = get_set(set_name), data_dir(root)
+    ts, base, src = get_set(set_name), data_dir(root), authors_source(set_name, split, authors)
     if base:
-        path = split_path(base, set_name, split)
+        path = split_path(base, set_name, src.local if src else split)
         return lambda i: f"{path}:{row_lines(path)[i]}"
-    return lambda i: f"{ts.hf_path}" + (f" ({ts.hf_name})" if ts.hf_name else "") + f" split {split!r} row {i}"
+    hub = src or ts
+    return lambda i: (f"{hub.hf_path}" + (f" ({hub.hf_name})" if hub.hf_name else "")
+                      + f" split {src.split if src else split!r} row {i}")
 
 
-def load_split(set_name: str, split: str, root: str | os.PathLike | None = None) -> list[dict]:
-    """The rows of one split of a set, as plain dicts in the HF schema."""
+def load_split(set_name: str, split: str, root: str | os.PathLike | None = None, authors: bool = False) -> list[dict]:
+    """The rows of one split of a set, as plain dicts in the HF schema. With `authors`, the scored split comes from
+    the authors' copy where the registry names one (its columns renamed into the set's schema)."""
     ts = get_set(set_name)
     if split not in ts.splits():
         raise AmuroError(f"set {set_name!r} does not use split {split!r} (it uses {', '.join(ts.splits())})")
-    base = data_dir(root)
-    return read_jsonl(split_path(base, set_name, split), ts) if base else load_hub(ts, split)
+    base, src = data_dir(root), authors_source(set_name, split, authors)
+    if src is None:
+        return read_jsonl(split_path(base, set_name, split), ts) if base else load_hub(ts, split)
+    rows = read_jsonl(split_path(base, set_name, src.local), src) if base else load_hub(src, src.split, set_name)
+    return [{src.rename.get(k, k): v for k, v in row.items()} for row in rows]

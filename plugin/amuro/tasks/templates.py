@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 from amuro.errors import AmuroError
-from amuro.tasks.registry import HARNESS, NLI_LABELS, STSB_THRESHOLD, YES_NO, check_format, get_set
+from amuro.tasks.options import TaskOptions
+from amuro.tasks.registry import HARNESS, NLI_LABELS, STSB_THRESHOLD, YES_NO, check_format
 
 # Template families: sets that share a template differ only in which columns fill {text1}, {input}, ...
 TEMPLATES: dict[str, dict[str, str]] = {
@@ -107,45 +108,37 @@ class Example:
     gold: tuple[int, ...] | None = None
 
 
-def _label_in(row: dict, key: str, allowed: tuple) -> Any:
-    value = row[key]
-    if value not in allowed or isinstance(value, bool) != isinstance(allowed[0], bool):
-        raise AmuroError(f"field {key!r} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
-    return value
-
-
 def _classify(words: tuple[str, ...], label: int, gold: tuple[int, ...] | None = None) -> tuple:
     return words[label], words, label, gold or (label,)
 
 
 def _nli(row: dict, a: str, b: str) -> tuple[dict, tuple]:
-    return {"text1": row[a], "text2": row[b]}, _classify(NLI_LABELS, _label_in(row, "label", (0, 1, 2)))
+    return {"text1": row[a], "text2": row[b]}, _classify(NLI_LABELS, row["label"])
 
 
-def _rte(row: dict) -> tuple[dict, tuple]:
-    # GLUE RTE: 0 entailment, 1 not_entailment. The authors wrote not_entailment as "neutral"; a prediction of
-    # neutral or contradiction both count as correct for it.
-    label = _label_in(row, "label", (0, 1))
+# RTE's not_entailment (GLUE label 1), by `amuro_rte`: the authors wrote it as "neutral", so only neutral is right
+# for it; two-way, neutral and contradiction both are.
+RTE_GOLD = {"neutral": (1,), "two_way": (1, 2)}
+
+
+def _rte(row: dict, options: TaskOptions) -> tuple[dict, tuple]:
+    label = row["label"]  # GLUE RTE: 0 entailment, 1 not_entailment
     return {"text1": row["sentence1"], "text2": row["sentence2"]}, _classify(
-        NLI_LABELS, label, (0,) if label == 0 else (1, 2))
+        NLI_LABELS, label, (0,) if label == 0 else RTE_GOLD[options.rte])
 
 
 def _paraphrase(row: dict, a: str, b: str) -> tuple[dict, tuple]:
-    is_paraphrase = _label_in(row, "label", (0, 1)) == 1
-    return {"text1": row[a], "text2": row[b]}, _classify(YES_NO, 0 if is_paraphrase else 1)
+    # The authors' rule: yes for label 1, no otherwise (their SetFit QQP test rows, all -1, are all "no").
+    return {"text1": row[a], "text2": row[b]}, _classify(YES_NO, 0 if row["label"] == 1 else 1)
 
 
 def _stsb(row: dict) -> tuple[dict, tuple]:
-    score = row["label"]
-    if not 0.0 <= score <= 5.0:
-        raise AmuroError(f"field 'label' must be a similarity score in [0, 5], got {score!r}")
     return {"text1": row["sentence1"], "text2": row["sentence2"]}, _classify(
-        YES_NO, 0 if score > STSB_THRESHOLD else 1)
+        YES_NO, 0 if row["label"] > STSB_THRESHOLD else 1)
 
 
 def _boolq(row: dict) -> tuple[dict, tuple]:
-    answer = _label_in(row, "answer", (True, False))
-    return {"passage": row["passage"], "question": row["question"]}, _classify(YES_NO, 0 if answer else 1)
+    return {"passage": row["passage"], "question": row["question"]}, _classify(YES_NO, 0 if row["answer"] else 1)
 
 
 def _boolq_harness(row: dict) -> tuple[dict, tuple]:
@@ -160,14 +153,8 @@ def _options(options: list[str], label: int) -> tuple:
 
 
 def _keyed_options(row: dict, question_key: str) -> tuple[dict, tuple]:
-    choices = row["choices"]
-    if not (isinstance(choices, dict) and isinstance(choices.get("text"), list)
-            and isinstance(choices.get("label"), list) and len(choices["text"]) == len(choices["label"]) >= 2):
-        raise AmuroError("field 'choices' must be {'text': [...], 'label': [...]} with two or more options")
-    key = row["answerKey"].strip()
-    if key not in choices["label"]:
-        raise AmuroError(f"answerKey {key!r} is not among choices.label {choices['label']}")
-    return {"question": row[question_key]}, _options(choices["text"], choices["label"].index(key))
+    choices = row["choices"]  # checked by amuro.tasks.data.check_row
+    return {"question": row[question_key]}, _options(choices["text"], choices["label"].index(row["answerKey"].strip()))
 
 
 def _hellaswag_preprocess(text: str) -> str:
@@ -182,16 +169,14 @@ def _hellaswag_clean(text: str) -> str:
 
 
 def _hellaswag(row: dict, clean: Callable[[str], str] = _hellaswag_clean) -> tuple[dict, tuple]:
-    label = _label_in(row, "label", ("0", "1", "2", "3"))
-    if not (isinstance(row["endings"], list) and len(row["endings"]) == 4):
-        raise AmuroError("field 'endings' must be a list of 4 strings")
+    label = row["label"]
     context = clean(f"{row['activity_label']}: {row['ctx_a']} {row['ctx_b'].capitalize()}")
     return {"context": context}, _options([clean(e) for e in row["endings"]], int(label))
 
 
-def _sciq_mc(row: dict) -> tuple[dict, tuple]:
+def _sciq_mc(row: dict, strip=str.lstrip) -> tuple[dict, tuple]:
     options = [row["distractor1"], row["distractor2"], row["distractor3"], row["correct_answer"]]
-    return {"support": row["support"].lstrip(), "question": row["question"]}, _options(options, 3)
+    return {"support": strip(row["support"]), "question": row["question"]}, _options(options, 3)
 
 
 def _generation(target_key: str, **fields: str) -> Callable[[dict], tuple[dict, tuple]]:
@@ -207,8 +192,6 @@ def _socialiqa(row: dict) -> tuple[dict, tuple]:
 
 def _tweetqa(row: dict) -> tuple[dict, tuple]:
     answers = row["Answer"]
-    if not all(isinstance(a, str) for a in answers):
-        raise AmuroError("field 'Answer' must be a list of strings")
     # The authors put the first reference answer in the prompt.
     return {"tweet": row["Tweet"], "answer": answers[0] if answers else ""}, (row["Question"], None, None, None)
 
@@ -218,8 +201,9 @@ def _sciq_qg(row: dict) -> tuple[dict, tuple]:
     return {k: row[k] for k in keys}, (row["question"], None, None, None)
 
 
-# set name -> (template family, row -> (template fields, (target, choices, label, gold)))
-_EXTRACT: dict[str, tuple[str, Callable[[dict], tuple[dict, tuple]]]] = {
+# set name -> (template family, row -> (template fields, (target, choices, label, gold))); `_rte` also reads the
+# task options (its label rule).
+_EXTRACT: dict[str, tuple[str, Callable[..., tuple[dict, tuple]]]] = {
     "xsum": ("summarization", _generation("summary", input="document")),
     "xlsum": ("summarization", _generation("summary", input="text")),
     "cnn": ("summarization", _generation("highlights", input="article")),
@@ -228,7 +212,7 @@ _EXTRACT: dict[str, tuple[str, Callable[[dict], tuple[dict, tuple]]]] = {
     "sciq_qg": ("sciq_qg", _sciq_qg),
     "mnli": ("nli", lambda r: _nli(r, "premise", "hypothesis")),
     "mnli_mm": ("nli", lambda r: _nli(r, "premise", "hypothesis")),
-    "rte": ("nli", _rte),
+    "rte": ("nli", None),  # _rte: by the options' label rule
     "gpt3nli": ("nli", lambda r: _nli(r, "text_a", "text_b")),
     "paws": ("paraphrase", lambda r: _paraphrase(r, "sentence1", "sentence2")),
     "qqp": ("paraphrase", lambda r: _paraphrase(r, "question1", "question2")),
@@ -247,6 +231,13 @@ _HARNESS_EXTRACT: dict[str, Callable[[dict], tuple[dict, tuple]]] = {
     "boolq": _boolq_harness,
     "hellaswag": lambda r: _hellaswag(r, _hellaswag_preprocess),  # lm-eval keeps the marker's leftover space
 }
+# catwalk's copy of the harness prompts (`amuro_harness: catwalk`) differs from lm-eval 0.4's in one set: SciQ's
+# prompt is stripped as a whole, so an empty support leaves no leading newline (catwalk/dependencies/lm_eval/tasks/
+# sciq.py, `doc_to_text`); lm-eval strips the support's leading whitespace only.
+_CATWALK_EXTRACT: dict[str, Callable[[dict], tuple[dict, tuple]]] = {
+    "sciq_mc": lambda r: _sciq_mc(r, strip=lambda text: text),
+}
+_CATWALK_STRIP = {"sciq_mc"}
 
 
 def template(set_name: str, fmt: str) -> str:
@@ -256,24 +247,32 @@ def template(set_name: str, fmt: str) -> str:
     return TEMPLATES[_EXTRACT[set_name][0]][fmt]
 
 
-def render(set_name: str, fmt: str, row: dict) -> Example:
-    """Render one HF row. Raises AmuroError (no location; the caller adds file:line) for a bad row."""
+def render(set_name: str, fmt: str, row: dict, options: TaskOptions = TaskOptions()) -> Example:
+    """Render one HF row, checked by `amuro.tasks.data.check_row` (every reader of rows goes through it), under the
+    task options (`amuro.tasks.options`: RTE's label rule, the harness prompts' dialect)."""
     tmpl = template(set_name, fmt)
-    extract = _HARNESS_EXTRACT.get(set_name) if fmt == HARNESS else None
-    extract = extract or _EXTRACT[set_name][1]
-    fields, (target, choices, label, gold) = extract(row)
-    return Example(tmpl.format(**fields), target, choices, label, gold)
+    catwalk = fmt == HARNESS and options.harness == "catwalk"
+    extract = (_CATWALK_EXTRACT.get(set_name) if catwalk else None) or \
+        (_HARNESS_EXTRACT.get(set_name) if fmt == HARNESS else None)
+    if extract:
+        fields, (target, choices, label, gold) = extract(row)
+    elif set_name == "rte":
+        fields, (target, choices, label, gold) = _rte(row, options)
+    else:
+        fields, (target, choices, label, gold) = _EXTRACT[set_name][1](row)
+    prompt = tmpl.format(**fields)
+    return Example(prompt.strip() if catwalk and set_name in _CATWALK_STRIP else prompt, target, choices, label, gold)
 
 
-def render_rows(set_name: str, fmt: str, rows: list[dict], where) -> list[Example]:
-    """Render many rows; a bad row is a one-line error that says where it comes from (`where(i)`, see
-    `amuro.tasks.data.locate`), e.g. `DIR/mnli/validation_matched.jsonl:3: field 'label' must be one of 0, 1, 2`."""
+def render_rows(set_name: str, fmt: str, rows: list[dict], where, options: TaskOptions = TaskOptions()) -> list[Example]:
+    """Render many rows; a row that cannot be rendered is a one-line error that says where it comes from
+    (`where(i)`, see `amuro.tasks.data.locate`)."""
     out = []
     for i, row in enumerate(rows):
         try:
-            out.append(render(set_name, fmt, row))
-        except AmuroError as e:
-            raise AmuroError(f"{where(i)}: {e}") from None
+            out.append(render(set_name, fmt, row, options))
+        except (AmuroError, KeyError, TypeError, ValueError) as e:
+            raise AmuroError(f"{where(i)}: cannot render the row ({e})") from None
     return out
 
 

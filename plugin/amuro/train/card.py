@@ -51,6 +51,7 @@ def write_run_card(trainer, result, rows: list[dict], out: Path, script_args, tr
         "adapter": {k: getattr(model_args, k) for k in LORA_FIELDS} | {"folder": ADAPTER}
         if model_args.use_peft else None,
         "loss_averaging": script_args.loss_averaging, "total_batch_size": training_args.total_batch_size,
+        "gradient_clipping": training_args.max_grad_norm or None, "round_rotary_to_bf16": script_args.round_rotary_to_bf16,
         "tokens_seen": int(float(tokens[-1])) if tokens else None,
         "global_steps": result.global_step, "final_train_loss": result.training_loss,
         "loss_curve": [[e["step"], e["loss"]] for e in trainer.state.log_history if "loss" in e],

@@ -49,7 +49,8 @@ lm_eval --model hf --model_args pretrained=/tmp/sft-mnli --tasks amuro_mnli_defa
 ```
 
 Defaults (docs/study.md §4): 3 epochs (5 for Tulu), 8 examples per optimizer step on any number of processes
-(`--total_batch_size`), AdamW, linear schedule with 3% warm-up, weight decay 0, no gradient clipping, max length
+(`--total_batch_size`), AdamW, linear schedule with 3% warm-up, weight decay 0, gradient clipping at 1.0 (accelerate fills DeepSpeed's
+`"auto"` clipping with it), max length
 2048, seed 42, learning rate 2e-6 (2e-7 for xsum; 1e-4 with `--use_peft`), bf16 where the hardware has it, 6,000
 training examples (seeded shuffle), TRL's per-token loss average (`--loss_averaging per_example` is the authors').
 The 8 examples of a batch go in as one padding-free row (`--padding_free false` pads instead). The output folder
@@ -80,7 +81,7 @@ from amuro.train.rows import paper_learning_rate
 # The paper's recipe as parser defaults: a YAML --config and the command line override them.
 PAPER_RECIPE = dict(
     num_train_epochs=None, per_device_train_batch_size=None, gradient_accumulation_steps=None, learning_rate=None,
-    lr_scheduler_type="linear", warmup_steps=0.03, weight_decay=0.0, max_grad_norm=0.0, max_length=2048, seed=42,
+    lr_scheduler_type="linear", warmup_steps=0.03, weight_decay=0.0, max_grad_norm=1.0, max_length=2048, seed=42,
     gradient_checkpointing=False, report_to="none", logging_steps=10, dataloader_pin_memory=False,
     # Padding-free batches: the examples of a batch are concatenated into one row with per-example position ids,
     # which the attention turns into a block-diagonal mask (no cross-example attention, no pad tokens).
@@ -107,6 +108,9 @@ class ScriptArguments:
         "help": "per_token (TRL: every completion token weighs the same) or per_example (the authors': each "
                 "example's mean token loss, averaged over the step's examples)",
         "choices": ["per_token", "per_example"]})
+    round_rotary_to_bf16: bool = field(default=False, metadata={
+        "help": "round the rotary embedding's frequencies to bf16 precision while training, as the authors' DeepSpeed "
+                "bf16 engine did (it casts every buffer); the saved model recomputes them, so evaluation is unchanged"})
     resume: bool = field(default=False, metadata={"help": "continue from the last checkpoint in output_dir"})
     force: bool = field(default=False, metadata={"help": "train again even if output_dir holds a finished run"})
     dataset: str | None = field(default=None, metadata={"help": "deprecated: --dataset_name"})

@@ -71,6 +71,20 @@ def load_model_and_tokenizer(model_args, dtype: torch.dtype | None = None):
     return model, tokenizer
 
 
+def round_rotary_to_bf16(model) -> int:
+    """Round every rotary embedding's `inv_freq` buffer to bf16 precision (kept in its dtype): what DeepSpeed's bf16
+    engine did to the authors' OLMo-1B while training (it casts every floating buffer; the rotary code computes in
+    fp32 from the rounded values). The buffer is not saved, so the fine-tuned model is evaluated with exact
+    frequencies, as theirs was. Returns how many buffers were rounded."""
+    n = 0
+    for module in model.modules():
+        freq = getattr(module, "inv_freq", None)
+        if isinstance(freq, torch.Tensor) and freq.is_floating_point():
+            freq.copy_(freq.to(torch.bfloat16).to(freq.dtype))
+            n += 1
+    return n
+
+
 def training_rows(script_args, seed: int) -> list[dict]:
     """Prompt/completion rows of a per-dataset SFT set, or Tulu messages."""
     if script_args.dataset_name == INSTRUCTION_TUNING:
@@ -89,6 +103,8 @@ def build_trainer(script_args, training_args, model_args) -> tuple[SFTTrainer, l
         trl_logger.addFilter(_ExpectedPrefixWarning())
     dtype = getattr(torch, model_args.dtype) if model_args.use_peft and model_args.dtype not in (None, "auto") else None
     model, tokenizer = load_model_and_tokenizer(model_args, dtype)
+    if script_args.round_rotary_to_bf16:
+        round_rotary_to_bf16(model)
     if script_args.dataset_name == INSTRUCTION_TUNING:
         tokenizer.chat_template = TULU_CHAT_TEMPLATE
     if training_args.padding_free and not supports_padding_free(model):
