@@ -123,7 +123,7 @@ def _tokenprob(spec) -> str:
 
 def _long_prompts(spec) -> str:
     amuro_hf = spec.evaluate.model == "amuro-hf"
-    return WHOLE if amuro_hf and spec.evaluate.model_args.get("truncation") == "none" else "cut from the left"
+    return WHOLE if amuro_hf and spec.evaluate.model_args.get("long_prompts") == "whole" else "cut from the left"
 
 
 def _draw_text(draw: str) -> str:
