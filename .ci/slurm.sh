@@ -67,7 +67,7 @@ SlurmdLogFile=/var/log/slurm/slurmd.log
 # a cancelled or requeued job gets SIGTERM, then SIGKILL after 5 s; a requeued job may start again after 10 s
 # (the defaults, 30 s and 120 s, only slow the tests down)
 KillWait=5
-AuthInfo=cred_expire=10
+AuthInfo=cred_expire=5
 $node NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF

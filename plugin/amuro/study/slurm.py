@@ -58,15 +58,16 @@ class SlurmTask(submitit.helpers.Checkpointable):
 
 
 def _count_sigterms() -> list:
-    """The SIGTERMs this process receives from now on (submitit's own handler still runs: it logs and carries on)."""
+    """The SIGTERMs this process receives from now on, under submitit, whose handler still runs (it logs a SIGTERM
+    and carries on); elsewhere a SIGTERM ends the process as usual."""
     received, previous = [], signal.getsignal(signal.SIGTERM)
 
     def handler(signum, frame):
         received.append(signum)
-        if callable(previous):
-            previous(signum, frame)
+        previous(signum, frame)
 
-    signal.signal(signal.SIGTERM, handler)
+    if callable(previous):
+        signal.signal(signal.SIGTERM, handler)
     return received
 
 
@@ -143,8 +144,9 @@ def run_on_slurm(sweep, pending) -> None:
     for job, task in zip(submitted, tasks):
         sweep.event("submitted", f"{job.job_id} {','.join(j.name for j in task)}")
     array = submitted[0].job_id.split("_")[0]
-    print(f"submitted SLURM array {array}: {len(tasks)} tasks ({submitted[0].job_id} .. {submitted[-1].job_id}), "
-          f"at most {min(len(tasks), throttle or len(tasks))} at once; logs: {sweep.out / 'slurm'}", flush=True)
+    shape = (f"array {array}: {len(tasks)} tasks ({submitted[0].job_id} .. {submitted[-1].job_id}), at most "
+             f"{min(len(tasks), throttle or len(tasks))} at once" if len(tasks) > 1 else f"job {array}: one task")
+    print(f"submitted SLURM {shape}; logs: {sweep.out / 'slurm'}", flush=True)
     try:
         _watch(sweep, list(zip(submitted, tasks)))
     except KeyboardInterrupt:

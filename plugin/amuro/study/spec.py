@@ -238,6 +238,10 @@ def _check_names(spec: RunSpec) -> None:
             get_set(item)
     if spec.launcher.kind not in ("local", "slurm"):
         raise AmuroError(f"launcher kind {spec.launcher.kind!r} is not local or slurm")
+    if spec.launcher.kind == "slurm":
+        from amuro.study.slurm import parameters
+
+        parameters(spec)  # submitit's parameter names and max_concurrent
     c, e = spec.checkpoints, spec.evaluate
     if not (c.steps or c.revisions or c.uniform or c.final):
         raise AmuroError("checkpoints selects nothing (steps, revisions, uniform or final)")
