@@ -21,7 +21,9 @@ say() { echo "slurm.sh: $*"; }
 
 install_packages() {
     local missing=()
-    for p in "${PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
+    for p in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+    done
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
         say "cannot install ${missing[*]}: needs root and apt-get (run this script as root)"; exit 3
@@ -99,7 +101,8 @@ start() {
         esac
         sleep 1
     done
-    say "the node did not become idle in 60 s:"; sinfo || true; tail -5 /var/log/slurm/slurmctld.log /var/log/slurm/slurmd.log
+    say "the node did not become idle in 60 s:"; sinfo || true
+    tail -5 /var/log/slurm/slurmctld.log /var/log/slurm/slurmd.log
     exit 1
 }
 

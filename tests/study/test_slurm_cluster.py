@@ -16,9 +16,8 @@ import pytest
 
 from amuro.study.results import read_results
 
-from conftest import FIXTURES, REVISIONS, TINY, run_sweep, sweep_command
+from conftest import FIXTURES, REVISIONS, TINY, run_sweep, slurm_cluster_missing, sweep_command
 
-CLUSTER = "amuro-ci"  # .ci/slurm.sh's cluster: the tests submit to no other
 SMALL = {"  base: [in_domain, ood, cross_task]": "  base: [mnli]", "  finetuned: [in_domain, ood, cross_task]":
          "  finetuned: [mnli]", "formats: [default, instruct]": "formats: [default]"}
 
@@ -37,16 +36,10 @@ def small_spec(folder, launcher="{kind: slurm, slurm: {timeout_min: 10}}", base_
 
 @pytest.fixture(scope="module")
 def cluster():
-    """The test cluster's name and sinfo, or a skip that says why there is none."""
-    if not shutil.which("sinfo"):
-        pytest.skip("no SLURM client here: `bash .ci/slurm.sh start` (as root) starts a one-node test cluster")
-    config = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True).stdout
-    name = re.search(r"^ClusterName\s*=\s*(\S+)", config, re.M)
-    if not name or name.group(1) != CLUSTER:
-        pytest.skip(f"no {CLUSTER} cluster up (`bash .ci/slurm.sh start` starts it); these tests submit to no other")
+    """The test cluster's sinfo, or a skip that says why there is none."""
+    if why := slurm_cluster_missing():
+        pytest.skip(why)
     sinfo = subprocess.run(["sinfo"], capture_output=True, text=True).stdout
-    if not re.search(r"\b(idle|mixed|allocated)\b", sinfo):
-        pytest.skip(f"the {CLUSTER} node is not up:\n{sinfo}")
     print(f"\n{sinfo}", end="")
     return sinfo
 
@@ -156,7 +149,8 @@ def test_a_job_failing_on_bad_data_names_its_task_job_and_log(cluster, tiny_chec
     bad.write_text("\n".join([rows[0], "{not json", *rows[2:]]) + "\n")
     out = tmp_path / "out"
     result = subprocess.run(sweep_command(tiny_checkpoints, out, spec=small_spec(tmp_path, base_only=True)),
-                            capture_output=True, text=True, timeout=300, env={**os.environ, "AMURO_DATA_DIR": str(data)})
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "AMURO_DATA_DIR": str(data)})
     assert result.returncode == 2
     line = re.fullmatch(r"amuro: error: SLURM job (\S+) failed on (\S+): (.+); job log: (\S+)\n", result.stderr)
     assert line, result.stderr

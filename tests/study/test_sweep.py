@@ -16,7 +16,7 @@ from amuro.study.spec import load_spec
 from amuro.study.slurm import SlurmTask
 from amuro.study.sweep import Sweep
 
-from conftest import REVISIONS, TINY, run_sweep, sweep_command
+from conftest import REVISIONS, TINY, run_sweep, slurm_cluster_missing, sweep_command
 
 
 
@@ -140,6 +140,7 @@ def test_model_loads_once_per_cell_and_the_request_cache_is_per_revision(tiny_ch
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not slurm_cluster_missing(), reason="the SLURM cluster is up: test_slurm_cluster.py tests this")
 def test_slurm_launcher_through_submitits_local_executor(tiny_checkpoints, tmp_path):
     spec = tmp_path / "slurm.yaml"
     one = "checkpoints: {revisions: [step200-tokens2M]}"

@@ -17,6 +17,7 @@ error. Files, under the sweep's output folder:
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import time
@@ -48,8 +49,8 @@ class SlurmTask(submitit.helpers.Checkpointable):
         except Exception as e:
             if _stopping(terms):
                 # SLURM stops the task (scancel, requeue, preemption): its SIGTERM reached every process of the job
-                # and ended the training process. Not a failure of the job: wait for the SIGKILL that follows, or
-                # for submitit's requeue (USR2), instead of writing an error result.
+                # and ended the training process. Not a failure of the job: wait for the SIGKILL that follows (or
+                # submitit's requeue on USR2, or the time limit) instead of writing an error result.
                 while True:
                     time.sleep(1)
             where = sweep.running.name if sweep.running else ", ".join(self.jobs)
@@ -80,7 +81,8 @@ def _stopping(received: list, wait_s: float = 2.0) -> bool:
 
 
 class TaskFailed(Exception):
-    """`<job>: <error>`, the last line of a failed task's traceback."""
+    """`<job>: <error>`: the last line of a failed task's traceback, which the sweep reads back (submitit keeps only
+    the text of a task's exception)."""
 
 
 def _one_line(e: BaseException) -> str:
@@ -119,14 +121,20 @@ def describe(spec, jobs, out) -> str:
     params, _, throttle = parameters(spec)
     if not tasks:
         return "SLURM: nothing to submit"
-    at_once = min(len(tasks), throttle or len(tasks))
+    at_once = _at_once(len(tasks), throttle)
     shape = f"--array=0-{len(tasks) - 1}%{at_once}" if len(tasks) > 1 else "a single job"
     lines = [f"SLURM array: {len(tasks)} tasks, one per checkpoint, at most {at_once} at once ({shape}); "
              f"logs: {out}/slurm/<array>_<task>/"]
     for i, task in enumerate(tasks):
         lines.append(f"  task {i:<3} {len(task)} jobs  {task[0].checkpoint.revision}: {', '.join(j.key for j in task)}")
-    settings = ", ".join(f"{k}={v}" for k, v in params.items()) or "submitit's defaults (5 minutes: set timeout_min)"
-    return "\n".join([*lines, f"  per task: {settings}"])
+    settings = ", ".join(f"{k}={v}" for k, v in params.items())
+    if not {"timeout_min", "slurm_time"} & set(params):
+        settings += " (no timeout_min: submitit asks for 5 minutes)"
+    return "\n".join([*lines, f"  per task: {settings.lstrip()}"])
+
+
+def _at_once(tasks: int, throttle: int | None) -> int:
+    return min(tasks, throttle or tasks)
 
 
 def run_on_slurm(sweep, pending) -> None:
@@ -138,14 +146,14 @@ def run_on_slurm(sweep, pending) -> None:
     params, cluster, throttle = parameters(sweep.spec)
     executor = submitit.AutoExecutor(folder=sweep.out / "slurm" / "%j", cluster=cluster)
     executor.update_parameters(**{"name": f"amuro-{sweep.spec.name}", **params,
-                                  "slurm_array_parallelism": throttle or len(tasks)})
+                                  "slurm_array_parallelism": _at_once(len(tasks), throttle)})
     with executor.batch():
         submitted = [executor.submit(SlurmTask(sweep.spec, str(sweep.out), [j.name for j in task])) for task in tasks]
     for job, task in zip(submitted, tasks):
         sweep.event("submitted", f"{job.job_id} {','.join(j.name for j in task)}")
     array = submitted[0].job_id.split("_")[0]
     shape = (f"array {array}: {len(tasks)} tasks ({submitted[0].job_id} .. {submitted[-1].job_id}), at most "
-             f"{min(len(tasks), throttle or len(tasks))} at once" if len(tasks) > 1 else f"job {array}: one task")
+             f"{_at_once(len(tasks), throttle)} at once" if len(tasks) > 1 else f"job {array}: one task")
     print(f"submitted SLURM {shape}; logs: {sweep.out / 'slurm'}", flush=True)
     try:
         _watch(sweep, list(zip(submitted, tasks)))
@@ -155,28 +163,27 @@ def run_on_slurm(sweep, pending) -> None:
 
 
 def _watch(sweep, left: list) -> None:
-    start, asked, ended_since = time.time(), 0.0, {}
-    states: dict | None = {}
-    n = len(left)
+    """Wait for the (submitit job, its jobs) pairs; raise the first failure or early end as one line."""
+    start, asked, states, ended_since, n = time.time(), 0.0, {}, {}, len(left)
     while left:
-        elapsed = time.time() - start
-        if time.time() - asked >= min(60.0, max(2.0, elapsed / 10)):  # squeue: as often as a cluster admin likes
+        if time.time() - asked >= min(60.0, max(2.0, (time.time() - start) / 10)):  # squeue as often as admins like
             states, asked = _states([job for job, _ in left]), time.time()
         for job, task in list(left):
-            what = f"SLURM job {job.job_id}"
+            names = ", ".join(j.name for j in task)
             if job.paths.result_pickle.exists():
                 left.remove((job, task))
                 try:
                     job.result()
                 except submitit.core.utils.FailedJobError as e:
-                    failed = str(e).split("TaskFailed: ")[-1].split("\n")[0]
-                    raise AmuroError(f"{what} failed on {failed}; job log: {job.paths.stderr}") from None
+                    failed = re.findall(r"TaskFailed: (.*)", str(e))  # SlurmTask's line; else it died before
+                    raise AmuroError(f"SLURM job {job.job_id} failed on {failed[-1] if failed else names}; "
+                                     f"job log: {job.paths.stderr}") from None
                 print(f"[{n - len(left)}/{n}] {job.job_id} {task[0].checkpoint.revision}: "
                       f"{', '.join(j.key for j in task)} done ({time.time() - start:.0f} s)", flush=True)
-            elif states is not None and states.get(job.job_id, "GONE") in ENDED:
+            elif states is not None and (state := states.get(job.job_id, "GONE")) in ENDED:
                 if time.time() - ended_since.setdefault(job.job_id, time.time()) >= GRACE_S:
-                    raise AmuroError(f"{what} ({', '.join(j.name for j in task)}) ended {states.get(job.job_id, 'GONE')} "
-                                     f"before its jobs were done; log: {job.paths.stderr}; `{sweep.rerun}` continues")
+                    raise AmuroError(f"SLURM job {job.job_id} ({names}) ended {state} before its jobs were done; "
+                                     f"log: {job.paths.stderr}; `{sweep.rerun}` continues")
             else:
                 ended_since.pop(job.job_id, None)
         time.sleep(1)

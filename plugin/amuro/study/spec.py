@@ -40,11 +40,12 @@ evaluate:
 training: {}                       # (p) flags of `python -m amuro.train.sft`, e.g. {learning_rate: 1e-5}
 lora: {}                           # extra flags for the lora method, e.g. {lora_r: 16, learning_rate: 2e-4}
 launcher:
-  kind: local                      # local (sequential) | slurm (submitit, one job per cell)
+  kind: local                      # local (sequential) | slurm (submitit: one job array, a task per checkpoint)
   train_command: [python]          # how training starts, e.g. [accelerate, launch, --config_file, accelerate_1gpu]
                                    #   (a shipped accelerate config may be named: `amuro configs` lists them)
   train_script: null               # default: `-m amuro.train.sft`; or a script of yours with its flags
   slurm: {}                        # submitit parameters: slurm_partition, gpus_per_node, timeout_min, ...
+                                   #   (docs/slurm.md), and max_concurrent: tasks running at once (--array=...%N)
 keep_weights: true                 # false: delete a fine-tuned model once it is evaluated
 ```
 Roles come from the registry: a set is `in_domain` or `ood` for the training sets it names; `cross_task` for a
