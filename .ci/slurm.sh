@@ -66,9 +66,9 @@ SlurmctldPidFile=/run/slurmctld.pid
 SlurmdPidFile=/run/slurmd.pid
 SlurmctldLogFile=/var/log/slurm/slurmctld.log
 SlurmdLogFile=/var/log/slurm/slurmd.log
-# a cancelled or requeued job gets SIGTERM, then SIGKILL after 5 s; a requeued job may start again after 10 s
+# a cancelled or requeued job gets SIGTERM, then SIGKILL after 2 s; a requeued job may start again after 5 s
 # (the defaults, 30 s and 120 s, only slow the tests down)
-KillWait=5
+KillWait=2
 AuthInfo=cred_expire=5
 $node NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP

@@ -16,7 +16,7 @@ import pytest
 
 from amuro.study.results import read_results
 
-from conftest import FIXTURES, REVISIONS, TINY, run_sweep, slurm_cluster_missing, sweep_command
+from conftest import FIXTURES, REVISIONS, TINY, slurm_cluster_missing, sweep_command
 
 SMALL = {"  base: [in_domain, ood, cross_task]": "  base: [mnli]", "  finetuned: [in_domain, ood, cross_task]":
          "  finetuned: [mnli]", "formats: [default, instruct]": "formats: [default]"}
@@ -46,11 +46,20 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def local_small(tiny_checkpoints, tmp_path_factory):
-    """The small spec run locally: the table every cluster run must end up equal to."""
+    """The small spec run locally, the table every cluster run must end up equal to: its results.csv once
+    `local_small()` has waited for it (it runs meanwhile the first cluster test waits for its jobs)."""
     folder = tmp_path_factory.mktemp("local_small")
     out = folder / "out"
-    run_sweep(tiny_checkpoints, out, spec=small_spec(folder, "{kind: local}"))
-    return out / "results.csv"
+    sweep = subprocess.Popen(sweep_command(tiny_checkpoints, out, spec=small_spec(folder, "{kind: local}")),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def results():
+        _, stderr = sweep.communicate(timeout=900)
+        assert sweep.returncode == 0, stderr[-3000:]
+        return out / "results.csv"
+
+    yield results
+    sweep.kill()
 
 
 def start(model, out, spec, **kwargs):
@@ -87,7 +96,7 @@ def stage_counts(out) -> dict[tuple[str, str], int]:
 
 def same_rows(out, local, **where):
     """results.csv of `out` holds exactly the local run's rows where the columns have these values."""
-    table, expected = read_results(out / "results.csv"), read_results(local)
+    table, expected = read_results(out / "results.csv"), read_results(local())
     for column, value in where.items():
         expected = expected[expected[column] == value]
     assert table.reset_index(drop=True).equals(expected.reset_index(drop=True))
@@ -102,7 +111,7 @@ def test_the_array_gives_the_local_table_also_after_a_requeue(cluster, local_sma
     assert subprocess.run(["scontrol", "requeue", task]).returncode == 0
     stdout, stderr = sweep.communicate(timeout=600)
     assert sweep.returncode == 0, stderr[-3000:]
-    assert (out / "results.csv").read_text() == local_small.read_text()
+    assert (out / "results.csv").read_text() == local_small().read_text()
     # One array, a task per checkpoint, in sweep.log and on the console
     tasks = submitted(out)
     array = task.split("_")[0]
