@@ -96,7 +96,7 @@ def slurm_cluster_missing() -> str:
     import shutil
     import subprocess
 
-    start = "`bash .ci/slurm.sh start` (as root) starts it"
+    start = "`bash .ci/slurm.sh start`, as root, starts it"
     if not shutil.which("sinfo"):
         return f"no SLURM client here: {start}"
     config = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True).stdout
