@@ -62,7 +62,7 @@ def test_a_saturating_fine_tuned_score_plateaus_and_a_rising_one_does_not():
     rising = S.build(rising_table(False), groups, n_resamples=200)["summary"]
     row = next(r for r in rising["plateaus"] if r["level"] == "group" and r["quantity"] == "finetuned")
     assert row["plateau_step"] is None and row["still_paying_off"] and row["p_no_plateau"] > 0.9
-    assert "no plateau is visible yet" in S.findings(rising)[0]
+    assert "the fine-tuned score shows no plateau yet" in S.findings(rising)[0]
     # Noisier scores (stderr 0.03) leave the plateau less certain: in some replicates the fit still rises.
     noisy = S.build(rising_table(True, stderr=0.03), groups, n_resamples=200)["summary"]
     row = next(r for r in noisy["plateaus"] if r["level"] == "group" and r["quantity"] == "finetuned")
