@@ -124,6 +124,9 @@ def test_planted_seed_noise_widens_the_ci_and_the_variance_split_recovers_its_sh
         found = np.array([shares["cells"], shares["seed"], shares["fewshot_seed"]])
         assert np.abs(found - planted).max() < 0.10, (rng_seed, found, planted)
         assert shares["residual"] < 0.05  # none planted
+    # Seed noise alone: the cells' means vary by it too, which the split does not count as between-cell spread.
+    _, runs = gain_finding(*seeded_table(0.06, 0.0, cell_sd=0.0))
+    assert variance_split(runs)["shares"]["cells"] < 0.05
     # Without runs, the CI is the flat bootstrap's over cells, number for number.
     flat, groups = seeded_table(0.0, 0.0, seeds=1, draws=1)
     flat = flat.assign(seed="", fewshot_seed="")
@@ -148,6 +151,12 @@ def test_the_report_gives_each_finding_its_ci_over_seeds_and_its_variance_split(
 
     lo, hi = bootstrap_ci(means["change"])
     assert gain["ci_high"] - gain["ci_low"] > hi - lo
+    # --compare resamples the same way: a run compared with itself differs by 0, within the seeds' noise.
+    from amuro.report.compare import compare
+
+    same = compare(tables, tables, n_resamples=2000).set_index("finding").loc["gain: g"]
+    assert same["n_paired"] == 160 and same["difference"] == 0 and same["diff_ci_low"] < 0 < same["diff_ci_high"]
+    assert (same["a_ci_low"], same["a_ci_high"]) == pytest.approx((row["ci_low"], row["ci_high"]), abs=2e-3)
     from amuro.report.markdown import render
 
     md = render(tmp_path / "results.csv", tables, {})

@@ -45,7 +45,7 @@ def test_bad_seeds_name_the_problem(change, message):
         parse_spec({"model": "m", "checkpoints": {"steps": [1]}, **change})
 
 
-def test_a_spec_of_several_families_is_one_spec_per_family(tmp_path):
+def test_a_spec_of_several_families_is_one_spec_per_family(tmp_path, capsys):
     specs = load_specs(ROOT / "runs" / "cross_family.yaml")
     assert [(s.family, s.model) for s in specs] == [("pythia160m", "EleutherAI/pythia-160m"),
                                                     ("olmo2_1b", "allenai/OLMo-2-0425-1B")]
@@ -57,6 +57,13 @@ def test_a_spec_of_several_families_is_one_spec_per_family(tmp_path):
     assert default_out(specs[0]) == ROOT / "runs" / "cross_family" / "pythia160m"
     with pytest.raises(AmuroError, match="names several families"):
         load_spec(ROOT / "runs" / "cross_family.yaml")
+    from amuro.cli import main
+
+    assert main(["sweep", "cross_family", "--dry-run", "--out", str(tmp_path / "x")]) == 0
+    printed = capsys.readouterr().out
+    assert "5 checkpoints of EleutherAI/pythia-160m x (base + 5 training sets x 3 seeds)" in printed
+    assert f"amuro report {tmp_path}/x/pythia160m/results.csv {tmp_path}/x/olmo2_1b/results.csv" in printed
+    assert not (tmp_path / "x").exists()  # a dry run writes nothing
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: m\nfamilies: {a: {model: m, checkpoints: {steps: [1]}}}\n")
     with pytest.raises(AmuroError, match="'model' goes inside each entry of families"):
