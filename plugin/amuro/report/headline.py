@@ -13,6 +13,10 @@ A finding's CI resamples its cells, then the runs within each cell (fine-tuning 
 `amuro.report.stats.hierarchical_ci`); its variance split says how much of one run's spread is checkpoint and pair
 (between cells), seed, demonstrations, or their residual (`amuro.report.stats.variance_split`). The format spread is
 read from each cell's mean score: its cells have one run each.
+
+summary.json's `findings` (and tables/findings.csv): one record per finding: finding, what, value, ci_low, ci_high,
+n_cells, runs_per_cell (the most runs of a cell), share_cells, share_seed, share_fewshot_seed, share_residual (null
+where nothing varies).
 """
 
 from __future__ import annotations

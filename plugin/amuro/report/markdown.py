@@ -27,6 +27,8 @@ def _fmt(v, kind: str) -> str:
         return f"{v:.4f}"
     if kind == "p":
         return f"{v:.2g}"
+    if kind == "int":
+        return str(int(v))
     return str(v)
 
 

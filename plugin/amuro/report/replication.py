@@ -3,7 +3,7 @@ or a family where a spec names one; never pooled), then the verdict across them.
 
 Per study: the finding's value (mean over its cells) with its 95% CI (cells resampled, then the runs, seeds and
 draws of demonstrations, within each: `amuro.report.stats`). The *direction* of a finding is the sign of its value
-in the reference study (the first one given to `amuro report`). A finding *holds* in a study whose CI excludes 0
+in the reference study (the first one given to `amuro report`; where its value is 0 or missing, the next study's). A finding *holds* in a study whose CI excludes 0
 on that side, is *reversed* in one whose CI excludes 0 on the other side, and is neither where the CI includes 0.
 The verdict: "holds in k of n" (n: the studies with cells for it), with the reversals. Where a study shares cells
 with the reference (the same step, evaluation set, training set and format: two runs of one family), the paired
@@ -50,7 +50,7 @@ def _status(value, lo, hi, direction) -> str:
         return "no data"
     if lo <= 0 <= hi:
         return "CI includes 0"
-    return "holds" if (lo > 0) == (direction > 0) else "reversed"
+    return "holds" if (lo > 0) == (direction >= 0) else "reversed"
 
 
 def table(studies: dict, seed: int = 0, n_resamples: int = 10_000) -> pd.DataFrame:
@@ -74,7 +74,7 @@ def table(studies: dict, seed: int = 0, n_resamples: int = 10_000) -> pd.DataFra
                 continue
             row.update({k: f[k] for k in ("value", "ci_low", "ci_high", "n_cells", "runs_per_cell", "share_cells",
                                           "share_seed", "share_fewshot_seed", "share_residual")})
-            row["status"] = _status(f["value"], f["ci_low"], f["ci_high"], direction) if direction else "no data"
+            row["status"] = _status(f["value"], f["ci_low"], f["ci_high"], direction)
             if n != ref_name and ref_cells is not None:
                 diff, lo, hi = H.paired_ci(ref_cells, H.cells(studies[n], finding), seed, n_resamples)
                 row.update({"paired_with": ref_name, "n_shared": len(diff),

@@ -134,16 +134,21 @@ def render_replication(paths, rep, plat, studies: dict, figure) -> str:
           "reference's value; *reversed*: on the other side. Where a model shares cells with the reference (the same "
           "steps: two runs of one family), the paired difference over those cells with its CI and a paired t-test; "
           "models of different families share no steps, whose meaning differs between families.", ""]
+    empty = [f for f, rows in rep.groupby("finding", sort=False) if (rows["status"] == "no data").all()]
     for finding, rows in rep.groupby("finding", sort=False):
+        if finding in empty:
+            continue
         L += [f"**{finding}** ({rows['what'].iloc[0]}): {rows['verdict'].iloc[0]}", "",
               _table([{**r, "diff_ci": _ci(r.get("diff_ci_low"), r.get("diff_ci_high"))}
                       for r in _with_ci(_records(rows))], [
                   ("model", "model", "s"), ("value", "value", "num"), ("95% CI", "ci", "s"),
                   ("cells", "n_cells", "s"), ("status", "status", "s"), ("runs per cell", "runs_per_cell", "s"),
                   ("between cells", "share_cells", "s"), ("seed", "share_seed", "s"),
-                  ("demonstrations", "share_fewshot_seed", "s"), ("shared cells", "n_shared", "s"),
+                  ("demonstrations", "share_fewshot_seed", "s"), ("shared cells", "n_shared", "int"),
                   ("paired difference", "difference", "num"), ("its 95% CI", "diff_ci", "s"),
                   ("paired t-test p", "p_value", "p")]), ""]
+    if empty:
+        L += [f"No cells in any model: {', '.join(empty)}.", ""]
     L += ["## Where each model's gain and scores stop changing", "",
           "Per fine-tuning-gain group: the plateau step of the fine-tuned score, the fine-tuning gain and the BASE "
           "score (`amuro.report.signal`) in each model, with the tokens seen at that checkpoint: steps of "
