@@ -136,7 +136,7 @@ MUTANTS = [
 
     mutant("cells-keys-twice-pass", CE, "    if len(twice):", "    if False:",
            "a key held twice within one model averaged instead of refused", ANALYSIS),
-    mutant("replication-sign-ignored", RP, 'return "holds" if (lo > 0) == (direction > 0) else "reversed"',
+    mutant("replication-sign-ignored", RP, 'return "holds" if (lo > 0) == (direction >= 0) else "reversed"',
            'return "holds" if lo > 0 else "reversed"', "holds = above 0, whatever the reference's sign", REPLICATION),
     mutant("gain-always-rising", PT, 'direction = direction_of(mean) if quantity == "gain" else 1',
            "direction = 1", "the gain fitted as rising only", REPLICATION),
