@@ -3,11 +3,13 @@
     amuro tiny-model OUT [--style bpe|sentencepiece]   # a tiny OlmoForCausalLM + local tokenizer, offline
     amuro tasks                                        # the 19 task sets and their lm-eval task names
     amuro prompt mnli instruct [-n 2]                  # rendered prompts and targets (AMURO_DATA_DIR or the Hub)
-    amuro report RESULTS.csv --out DIR                 # MRC, fine-tuning gain, transfer, formats, figures
+    amuro report RESULTS.csv [MORE.csv ...] --out DIR  # MRC, fine-tuning gain, transfer, formats, figures; per
+                                                       #   model, and their replication across models
     amuro sweep SPEC [--dry-run] [--gpu a100] [--model M] [--out DIR]  # checkpoints x training sets -> results.csv
     amuro sweep SPEC --watch [--interval S]            # ... and every checkpoint a running pre-training publishes
     amuro configs [NAME]                               # shipped run specs and DeepSpeed/accelerate configs
     amuro demo [--out DIR] [--resume]                  # the whole study on a tiny model, offline, in minutes
+    amuro demo --families 2 --seeds 2                  # ... on two tiny families, two seeds: replication
 """
 
 from __future__ import annotations
@@ -68,23 +70,32 @@ def _report(args) -> None:
 
 def _sweep(args) -> None:
     from dataclasses import replace
-
-    from amuro.study.spec import load_spec
-    from amuro.study.sweep import Sweep
+    from pathlib import Path
 
     from amuro.configs import run_spec
+    from amuro.study.families import load_specs
+    from amuro.study.sweep import Sweep
 
-    spec = load_spec(run_spec(args.spec))
+    specs = load_specs(run_spec(args.spec))
+    if len(specs) > 1 and (args.model or args.watch):
+        raise AmuroError(f"{args.spec} names {len(specs)} families: --model and --watch take a spec of one model")
     if args.model:
-        spec = replace(spec, model=args.model)
+        specs = [replace(specs[0], model=args.model)]
     if args.keep_weights is not None:
-        spec = replace(spec, keep_weights=args.keep_weights)
+        specs = [replace(s, keep_weights=args.keep_weights) for s in specs]
     if args.watch:
         from amuro.study.watch import watch
 
-        watch(spec, args.out, args.interval)
+        watch(specs[0], args.out, args.interval)
         return
-    Sweep(spec, args.out, rerun=args.command_line).run(dry_run=args.dry_run, force=args.force, gpu=args.gpu)
+    results = []
+    for spec in specs:  # a spec of several families: a sweep per family, each in its own folder
+        out = Path(args.out) / spec.family if args.out and len(specs) > 1 else args.out
+        sweep = Sweep(spec, out, rerun=args.command_line)
+        results.append(sweep.run(dry_run=args.dry_run, force=args.force, gpu=args.gpu))
+    if len(specs) > 1:
+        print(f"the families apart and whether the findings replicate: amuro report {' '.join(map(str, results))} "
+              "--out REPORT", flush=True)
 
 
 def _configs(args) -> None:
@@ -107,8 +118,12 @@ def _configs(args) -> None:
 def _demo(args) -> None:
     from amuro.demo.run import DemoConfig, run_demo
 
-    config = DemoConfig(pretrain_steps=args.pretrain_steps, checkpoints=args.checkpoints,
-                        train_examples=args.train_examples, eval_examples=args.eval_examples, naming=args.naming)
+    sizes = {k: v for k, v in (("pretrain_steps", args.pretrain_steps), ("checkpoints", args.checkpoints),
+                               ("train_examples", args.train_examples), ("eval_examples", args.eval_examples))
+             if v is not None}
+    several = args.families > 1 or args.seeds > 1  # smaller defaults: several families and seeds multiply the work
+    config = (DemoConfig.small if several else DemoConfig)(naming=args.naming, families=args.families,
+                                                           seeds=args.seeds, **sizes)
     run_demo(args.out, resume=args.resume, config=config)
 
 
@@ -139,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, default=2)
     p.set_defaults(func=_prompt)
     p = add("report", help="analyse a results table: report.md, figures, tables, summary.json")
-    p.add_argument("results", help="results CSV (the amuro.study.results schema)")
+    p.add_argument("results", nargs="+", help="results CSV(s) (the amuro.study.results schema); each model (or "
+                   "family) in them is reported apart, and with several, the report says whether its findings "
+                   "replicate")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--num-fewshot", type=int, default=None,
                    help="analyse this shot count (default: per set, the count most of its rows use)")
@@ -158,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpu", choices=("a100", "h100", "h200", "l40s"), default="a100",
                    help="throughput profile of the compute plan's GPU-hours (amuro/study/cost.py)")
     p.add_argument("--model", help="evaluate this repo id or folder instead of the spec's model")
-    p.add_argument("--out", help="output folder (default: runs/<name>/ beside the spec)")
+    p.add_argument("--out", help="output folder (default: runs/<name>/ beside the spec; a spec of several "
+                   "families: one sub-folder each)")
     p.add_argument("--keep-weights", action=argparse.BooleanOptionalAction, default=None,
                    help="keep fine-tuned weights after evaluation (default: the spec's keep_weights)")
     p.add_argument("--force", action="store_true", help="write into --out even if it holds files amuro did not write")
@@ -172,10 +190,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("demo", help="pre-train a tiny OLMo, sweep it, report: the whole study offline, in minutes")
     p.add_argument("--out", default="demo", help="output folder (default: demo)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted demo in --out")
-    p.add_argument("--pretrain-steps", type=int, default=400)
-    p.add_argument("--checkpoints", type=int, default=4, help="pre-training checkpoints to fine-tune and evaluate")
-    p.add_argument("--train-examples", type=int, default=1000, help="fine-tuning examples per training set")
-    p.add_argument("--eval-examples", type=int, default=60, help="documents per evaluation task")
+    p.add_argument("--pretrain-steps", type=int, help="default 400 (200 with --families or --seeds)")
+    p.add_argument("--checkpoints", type=int, help="pre-training checkpoints to fine-tune and evaluate (default 4; "
+                   "3 with --families or --seeds)")
+    p.add_argument("--train-examples", type=int, help="fine-tuning examples per training set (default 1000; 400 "
+                   "with --families or --seeds)")
+    p.add_argument("--eval-examples", type=int, help="documents per evaluation task (default 60; 40 with "
+                   "--families or --seeds)")
+    p.add_argument("--families", type=int, choices=range(1, 5), default=1, metavar="{1..4}",
+                   help="tiny model families, each pre-trained and swept apart; with 2 or more the report says "
+                        "whether the findings replicate across them")
+    p.add_argument("--seeds", type=int, choices=range(1, 6), default=1, metavar="{1..5}",
+                   help="fine-tuning seeds per cell: each finding's CI then covers seed noise, and the report "
+                        "splits its spread into checkpoint and seed")
     p.add_argument("--naming", choices=tuple(NAMINGS), default="olmo",
                    help="publish the checkpoints under this family's branch names (default: olmo)")
     p.set_defaults(func=_demo)

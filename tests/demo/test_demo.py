@@ -144,3 +144,28 @@ def test_resume_skips_a_training_checkpoint_that_a_stop_cut_short(tmp_path):
             (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
     assert _last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-10")
     assert not (tmp_path / "checkpoint-20").exists()
+
+
+@pytest.mark.slow
+def test_two_families_and_two_seeds_end_to_end(tmp_path):
+    """`amuro demo --families 2 --seeds 2`, reduced: two tiny families (OLMo's and Pythia's checkpoint names), each
+    cell fine-tuned with two seeds, each family reported apart, and the replication table across them."""
+    out = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if k != "AMURO_DATA_DIR"}
+    small = ["--pretrain-steps", "60", "--checkpoints", "2", "--train-examples", "160", "--eval-examples", "12"]
+    result = subprocess.run([sys.executable, "-m", "amuro.cli", "demo", "--out", str(out), "--families", "2",
+                             "--seeds", "2", *small], env=env, capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "model" / "tiny-olmo" / "step60-tokens61K").is_dir() and (out / "model" / "tiny-pythia" /
+                                                                            "step60").is_dir()
+    assert "do the findings replicate across tiny-olmo, tiny-pythia?" in result.stdout
+    assert "MRC: cls_to_gen: " in result.stdout
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    assert summary["replication"]["models"] == ["tiny-olmo", "tiny-pythia"]
+    assert set(summary["models"]) == {"tiny-olmo", "tiny-pythia"}
+    for finding in summary["replication"]["findings"]:
+        assert finding["verdict"].startswith(("holds in", "no data")), finding
+    family = json.loads((out / "report" / "tiny-pythia" / "summary.json").read_text())
+    assert family["input"]["seeds"] == ["0", "1"] and family["run_on"]["family"] == "tiny-pythia"
+    assert "## Each finding in each model, and the verdict" in (out / "report" / "report.md").read_text()
+    assert (out / "report" / "figures" / "replication.png").is_file()

@@ -6,7 +6,7 @@
     python tests/mutation/run_mutations.py --only rouge-precision ratio-of-means-swapped
 
 Each mutant is one small edit (a curated list below, in the spirit of a code reviewer's likely mistakes) to
-`amuro/eval/scoring.py`, `amuro/report/{analysis,cells}.py`, `amuro/study/{sweep,plan,results}.py` or
+`amuro/eval/scoring.py`, `amuro/report/{analysis,cells,replication,plateau,stats}.py`, `amuro/study/{sweep,plan,results}.py` or
 `amuro/tasks/templates.py`. The checkout is copied once to a temporary folder; each mutant is applied to that COPY
 (never to the tree), the tests that cover the mutated code run against the copy (`PYTHONPATH` points at it), and
 the file is restored. A mutant is *killed* when a test fails, and *survives* when all pass. Before the mutants, the
@@ -51,6 +51,7 @@ ROUGE = ["tests/eval/test_scoring.py", "-k", "rouge or oracle"]
 CHOICES = ["tests/eval/test_scoring.py", "tests/eval/test_hf_model.py", "tests/eval/test_tokenprob.py", "-k",
            "subtoken or fallback or plain_hf or paper_candidates or paper_rule"]
 ANALYSIS = ["tests/report/test_analysis.py", "tests/report/test_report.py"]
+REPLICATION = ["tests/report/test_replication.py", "tests/report/test_authors.py"]
 SWEEP = ["tests/study/test_sweep_work.py", "tests/study/test_sweep.py", "-k",
          "evaluates_nothing or plan_is or training_command or failed_training or dry_run or revision_not_in or "
          "unknown_set"]
@@ -59,6 +60,7 @@ TEMPLATES = ["tests/tasks/test_templates.py", "tests/tasks/test_golden_prompts.p
              "tests/tasks/test_generate_configs.py", "tests/eval/test_tasks_e2e.py", "-k", "not all_63"]
 
 SC, AN, CE = "eval/scoring.py", "report/analysis.py", "report/cells.py"
+RP, PT, ST = "report/replication.py", "report/plateau.py", "report/stats.py"
 SW, PL, RE, TE = "study/sweep.py", "study/plan.py", "study/results.py", "tasks/templates.py"
 
 MUTANTS = [
@@ -117,8 +119,8 @@ MUTANTS = [
            "zero test on the fine-tuned score", ANALYSIS),
     mutant("cells-shot-tie", CE, "return int(max(counts[counts == counts.max()].index))",
            "return int(min(counts[counts == counts.max()].index))", "shot-count ties go to the smaller", ANALYSIS),
-    mutant("cells-duplicates-first", CE, 'value=("value", "mean")', 'value=("value", "first")',
-           "duplicated rows: the first kept instead of averaged", ANALYSIS),
+    mutant("cells-runs-first", CE, 'value=("value", "mean")', 'value=("value", "first")',
+           "the runs (seeds) of a cell: the first kept instead of averaged", ANALYSIS),
     mutant("cells-any-metric", CE,
            'keep = (df["metric"] == df["eval"].map(primary_metric)) & (df["num_fewshot"] == df["eval"].map(shots))',
            'keep = df["num_fewshot"] == df["eval"].map(shots)', "acc_norm averaged into acc", ANALYSIS),
@@ -129,8 +131,18 @@ MUTANTS = [
            ANALYSIS),
     mutant("cells-sciq-once", CE, '("openbookqa", IT), ("sciq_mc", IT))', '("openbookqa", IT))',
            "the authors' double-counted SciQ counted once", ANALYSIS),
-    mutant("cells-changes-left-join", CE, 'on=["step", "eval", "format"], how="inner"',
+    mutant("cells-changes-left-join", AN, 'on=["step", "eval", "format"], how="inner"',
            'on=["step", "eval", "format"], how="left"', "fine-tuned rows without a BASE row kept", ANALYSIS),
+
+    mutant("cells-keys-twice-pass", CE, "    if len(twice):", "    if False:",
+           "a key held twice within one model averaged instead of refused", ANALYSIS),
+    mutant("replication-sign-ignored", RP, 'return "holds" if (lo > 0) == (direction >= 0) else "reversed"',
+           'return "holds" if lo > 0 else "reversed"', "holds = above 0, whatever the reference's sign", REPLICATION),
+    mutant("gain-always-rising", PT, 'direction = direction_of(mean) if quantity == "gain" else 1',
+           "direction = 1", "the gain fitted as rising only", REPLICATION),
+    mutant("variance-split-no-correction", ST, "float(by_cell.mean().var(ddof=1)) - within",
+           "float(by_cell.mean().var(ddof=1))", "between-cell variance not corrected for the runs' noise",
+           REPLICATION),
 
     # --- the sweep (study/sweep.py, plan.py, results.py) ---
     mutant("sweep-reevaluates-base", PL, "return self.result_json(job).is_file()",

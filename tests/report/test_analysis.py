@@ -196,15 +196,28 @@ def test_format_sensitivity_counts_the_harness_format_of_the_instruction_tuning_
     assert f.loc["fine-tuned", "n_formats"] == 2 and math.isnan(f.loc["fine-tuned", "io"])
 
 
-def test_one_shot_count_per_set_and_duplicates_averaged():
+def test_one_shot_count_per_set_and_the_runs_of_a_cell_averaged():
     t = table((1000, "base", "mnli", 0.30), (1000, "mnli", "mnli", 0.50),
-              (1000, "mnli", "mnli", 0.60),  # a rerun appended twice: averaged
+              (1000, "mnli", "mnli", 0.60),  # a second fine-tuning seed: a run of the same cell, averaged
               (1000, "base", "mnli", 0.99, "default", 0), (1000, "mnli", "mnli", 0.10, "default", 0))
+    t["seed"] = ["", "0", "1", "", "0"]
     a = A.analysed(t)
     assert a["num_fewshot"].tolist() == [4, 4] and a["value"].tolist() == pytest.approx([0.30, 0.55])
-    assert A.input_summary(t)["duplicated_keys"] == 1 and A.input_summary(t)["rows_ignored"] == 2
+    info = A.input_summary(t)
+    assert info["rows_ignored"] == 2 and info["seeds"] == ["0", "1"] and info["runs_per_cell"] == 2
     assert A.cells(t, [("mnli", "mnli")])["change"].tolist() == pytest.approx([0.25])
     assert A.cells(t, [("mnli", "mnli")], num_fewshot=0)["change"].tolist() == pytest.approx([-0.89])
+
+
+def test_a_key_held_twice_within_one_model_is_an_error_that_names_it():
+    t = table((1000, "base", "mnli", 0.30), (1000, "mnli", "mnli", 0.50), (1000, "mnli", "mnli", 0.60))
+    with pytest.raises(AmuroError, match=r"model 'm': 2 rows share one key \(step 1000, train mnli, method full, "
+                                         r"eval mnli, format default, num_fewshot 4, metric acc, seed -, "
+                                         r"fewshot_seed -; revision ''\)"):
+        A.analysed(t)
+    two_models = pd.concat([table((1000, "base", "mnli", 0.3)), table((1000, "base", "mnli", 0.4)).assign(model="n")])
+    with pytest.raises(AmuroError, match=r"the table holds 2 models \(m, n\); analyse one at a time, never pooled"):
+        A.analysed(two_models)
 
 
 def test_a_tie_of_shot_counts_goes_to_the_larger():

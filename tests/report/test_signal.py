@@ -62,7 +62,7 @@ def test_a_saturating_fine_tuned_score_plateaus_and_a_rising_one_does_not():
     rising = S.build(rising_table(False), groups, n_resamples=200)["summary"]
     row = next(r for r in rising["plateaus"] if r["level"] == "group" and r["quantity"] == "finetuned")
     assert row["plateau_step"] is None and row["still_paying_off"] and row["p_no_plateau"] > 0.9
-    assert "no plateau is visible yet" in S.findings(rising)[0]
+    assert "the fine-tuned score shows no plateau yet" in S.findings(rising)[0]
     # Noisier scores (stderr 0.03) leave the plateau less certain: in some replicates the fit still rises.
     noisy = S.build(rising_table(True, stderr=0.03), groups, n_resamples=200)["summary"]
     row = next(r for r in noisy["plateaus"] if r["level"] == "group" and r["quantity"] == "finetuned")
@@ -134,7 +134,7 @@ def test_report_on_a_tiny_sweep_of_five_checkpoints_shows_the_signal(tmp_path):
     signal = json.loads((tmp_path / "report" / "summary.json").read_text())["signal"]
     assert signal["unit_steps"] == 100 and "completion_loss" in signal["measures_available"]
     group = [r for r in signal["plateaus"] if r["level"] == "group"]
-    assert {r["quantity"] for r in group} == {"finetuned", "base"} and all(r["n_steps"] == 5 for r in group)
+    assert {r["quantity"] for r in group} == {"finetuned", "base", "gain"} and all(r["n_steps"] == 5 for r in group)
     assert {(r["measure"], r["target"]) for r in signal["correlations"] if r["n_pairs"]} >= {
         ("completion_loss", "finetuned"), ("base", "finetuned")}
     # A rerun measures nothing again: the records are kept.

@@ -22,11 +22,14 @@ def test_columns_are_the_sweep_schema():
 
 
 def test_read_types_empty_optionals_and_extra_columns(tmp_path):
-    path = write(tmp_path, HEADER + ",seed", GOOD + ",1",
-                 "runs/sft/x,,1000,4194304000,mnli,xsum,io,4,rougeL,0.012,,")
+    path = write(tmp_path, HEADER + ",seed,note", GOOD + ",1.0,rerun",
+                 "runs/sft/x,,1000,4194304000,mnli,xsum,io,4,rougeL,0.012,,,,")
     df = read_results(path)
-    assert list(df.columns) == [*COLUMNS, "seed", "profile", "method"]  # older tables: no profile, method full
+    # older tables: no profile, method full, no family, no seed axis
+    assert list(df.columns) == [*COLUMNS, "seed", "note", "profile", "method", "family", "fewshot_seed"]
     assert df["method"].tolist() == ["full", "full"] and df["profile"].tolist() == ["", ""]
+    assert df["seed"].tolist() == ["1", ""] and df["fewshot_seed"].tolist() == ["", ""]
+    assert df["note"].tolist() == ["rerun", ""]
     assert df["step"].tolist() == [738020, 1000] and df["num_fewshot"].tolist() == [4, 4]
     assert df["tokens"].isna().tolist() == [True, False] and df["tokens"].iloc[1] == 4194304000
     assert df["value"].tolist() == [0.33, 0.012]
@@ -51,6 +54,7 @@ def test_the_harness_format_is_a_known_format(tmp_path):
     ((HEADER, GOOD.replace(",base,", ",alpaca,")), "line 2: unknown training set 'alpaca'"),
     ((HEADER, GOOD.replace(",default,", ",chat,")), "line 2: unknown prompt format 'chat'"),
     ((HEADER, GOOD.replace(",acc,", ",f1,")), "line 2: unknown metric 'f1'"),
+    ((HEADER + ",fewshot_seed", GOOD + ",1", GOOD + ",x"), "line 3: fewshot_seed 'x' is not an integer or empty"),
 ])
 def test_bad_tables_give_one_line_naming_the_file(tmp_path, lines, message):
     path = write(tmp_path, *lines)
@@ -98,7 +102,8 @@ def test_rows_from_lm_eval_acc_norm_and_stderr_that_is_not_a_number(tmp_path):
 
     rows = rows_from_lm_eval(lm_eval_json(), source="lm_eval/main/tulu.json")
     common = {"model": "runs/x/models/main/tulu", "revision": "main", "step": 738020, "tokens": "", "train": "tulu",
-              "source": "lm_eval/main/tulu.json", "profile": "", "method": "full",  # an older JSON: no provenance
+              "source": "lm_eval/main/tulu.json", "profile": "", "method": "full",  # an older JSON: no provenance,
+              "family": "", "seed": "", "fewshot_seed": "",  # no family, no seed axis
               "predictions": "", "empty_generations": "", "examples": ""}  # no samples: no diagnostics
     assert rows == [  # tasks in name order; a multiple-choice set gives acc and acc_norm
         {**common, "eval": "arc_easy", "format": "io", "num_fewshot": 4, "metric": "acc", "value": 0.5,
@@ -117,3 +122,19 @@ def test_rows_from_lm_eval_acc_norm_and_stderr_that_is_not_a_number(tmp_path):
     assert len(table) == 4 and set(table["source"]) == {"again"}
     assert table["stderr"].isna().tolist() == [False, False, True, True]
     assert table["metric"].tolist() == ["acc", "acc_norm", "acc", "rougeL"] and table["tokens"].isna().all()
+
+
+def test_the_runs_of_a_cell_are_rows_of_their_own(tmp_path):
+    """`seed` and `fewshot_seed` are in the key: a second seed's row is added, a rerun of the same seed replaces."""
+    from amuro.study.results import KEY, append_rows, rows_from_lm_eval
+
+    assert KEY[-2:] == ("seed", "fewshot_seed")
+    path = tmp_path / "results.csv"
+    for seed, fewshot_seed, source in ((0, 7, "a"), (1, 7, "b"), (1, 8, "c"), (1, 8, "again")):
+        data = lm_eval_json()
+        data["amuro"].update(seed=seed, fewshot_seed=fewshot_seed, family="olmo")
+        append_rows(path, rows_from_lm_eval(data, source=source))
+    table = read_results(path)
+    assert len(table) == 3 * 4 and set(table["family"]) == {"olmo"}
+    assert sorted(set(zip(table["seed"], table["fewshot_seed"], table["source"]))) == [
+        ("0", "7", "a"), ("1", "7", "b"), ("1", "8", "again")]

@@ -2,6 +2,7 @@
 
     amuro demo                      # writes demo/ : data, the pre-trained checkpoints, the sweep, the report
     amuro demo --resume             # after Ctrl-C: picks up where it stopped
+    amuro demo --families 2 --seeds 2   # two tiny families, each cell fine-tuned twice: the replication table
 
 Four stages, each the real thing at toy scale:
 1. data: seeded synthetic sets in their real HF schemas (`amuro.demo.synthetic`): NLI (mnli, mnli_mm, rte, gpt3nli)
@@ -11,6 +12,13 @@ Four stages, each the real thing at toy scale:
 3. the sweep: `amuro sweep demo` (runs/demo.yaml) over those checkpoints: base evaluation, SFT on mnli and xsum through
    training/sft.py, evaluation of every model through lm-eval with the `amuro_*` tasks, in the three formats;
 4. the report: `amuro report` on the sweep's results.csv.
+
+`--families N` pre-trains N tiny "families" instead of one, each its own model (its seed, half the width of the one
+before) publishing its checkpoints under another family's branch names (`FAMILY_NAMINGS`: OLMo's, then Pythia's,
+...), each swept on its own (sweep/<family>/, its rows carrying `family`); `--seeds K` fine-tunes every cell K times
+(the spec's `seeds`). The report then gives each family its own report and says whether the findings replicate
+across them (`amuro.report.replication`), with each finding's spread split into checkpoint and seed noise. These
+runs use smaller defaults (`DemoConfig.small`): several families and seeds multiply the work.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from pathlib import Path
 from amuro.errors import AmuroError
 from amuro.study.checkpoints import REVISIONS_FILE
 
+FAMILY_NAMINGS = ("olmo", "pythia", "smollm2", "olmo2")  # the names of `--families`' tiny families' checkpoints
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,21 @@ class DemoConfig:
     hidden_size: int = 128
     seed: int = 0
     naming: str = "olmo"  # the family whose checkpoint names the tiny model publishes (amuro.demo.pretrain.NAMINGS)
+    families: int = 1  # tiny families pre-trained and swept apart (FAMILY_NAMINGS)
+    seeds: int = 1  # fine-tuning seeds per cell (1: no seed axis, as the plain demo)
+
+    @classmethod
+    def small(cls, **sizes) -> "DemoConfig":
+        """The sizes of a demo of several families or seeds (`sizes` override them): fewer steps, checkpoints and
+        examples, so that the whole of it runs offline in about the plain demo's time per family and seed."""
+        return cls(**{"pretrain_steps": 200, "checkpoints": 3, "train_examples": 400, "eval_examples": 40, **sizes})
+
+    def family_models(self) -> list[tuple[str, str, int, int]]:
+        """(family, checkpoint naming, seed, hidden size) of each tiny family; one family: the plain demo's."""
+        if self.families == 1:
+            return [("", self.naming, self.seed, self.hidden_size)]
+        names = FAMILY_NAMINGS[:self.families]
+        return [(f"tiny-{n}", n, self.seed + k, max(32, self.hidden_size >> k)) for k, n in enumerate(names)]
 
     def checkpoint_steps(self) -> list[int]:
         """Roughly log-spaced, ending at the last step: early checkpoints are where a model changes most."""
@@ -68,39 +92,58 @@ def run_demo(out: str | Path = "demo", resume: bool = False, config: DemoConfig 
     _stage(1, "synthetic data in the real HF schemas")
     write_sets(out / "data", config.train_examples, config.eval_examples, config.seed)
 
-    _stage(2, f"pre-training a tiny OLMo for {config.pretrain_steps} steps, checkpoints at "
-              f"{config.checkpoint_steps()}")
-    model = out / "model"
-    listed = (model / REVISIONS_FILE).read_text().split() if (model / REVISIONS_FILE).is_file() else []
-    if len(listed) < len(config.checkpoint_steps()):  # revisions.txt grows per checkpoint: short = interrupted
-        if (model / "trainer").is_dir():
-            print("  resuming from the last training checkpoint", flush=True)
-        with quiet(out / LOG_FILE):
-            pretrain(model, pretraining_corpus(config.corpus_documents, config.seed), steps=config.pretrain_steps,
-                     checkpoint_steps=config.checkpoint_steps(), hidden_size=config.hidden_size, seed=config.seed,
-                     naming=config.naming)
-    else:
-        print("  done earlier: " + " ".join((model / REVISIONS_FILE).read_text().split()))
+    families = config.family_models()
+    _stage(2, f"pre-training {'a tiny OLMo' if len(families) == 1 else f'{len(families)} tiny families'} for "
+              f"{config.pretrain_steps} steps, checkpoints at {config.checkpoint_steps()}")
+    for family, naming, seed, hidden in families:
+        model = out / "model" / family
+        listed = (model / REVISIONS_FILE).read_text().split() if (model / REVISIONS_FILE).is_file() else []
+        if family:
+            print(f"  {family}: hidden size {hidden}, seed {seed}, checkpoints named as {naming}'s", flush=True)
+        if len(listed) < len(config.checkpoint_steps()):  # revisions.txt grows per checkpoint: short = interrupted
+            if (model / "trainer").is_dir():
+                print("  resuming from the last training checkpoint", flush=True)
+            with quiet(out / LOG_FILE):
+                pretrain(model, pretraining_corpus(config.corpus_documents, config.seed),
+                         steps=config.pretrain_steps, checkpoint_steps=config.checkpoint_steps(), hidden_size=hidden,
+                         seed=seed, naming=naming)
+        else:
+            print("  done earlier: " + " ".join(listed))
 
     _stage(3, "the sweep: base evaluation, fine-tuning, evaluation of every model (amuro sweep demo)")
     spec = load_spec(find("runs", "demo"))
     # tokens_per_step: the pre-training batch (8 blocks of 128 tokens), for namings that carry no tokens
-    spec = replace(spec, model=str(model), checkpoints=replace(spec.checkpoints, uniform=config.checkpoints,
-                                                               tokens_per_step=8 * 128),
+    spec = replace(spec, checkpoints=replace(spec.checkpoints, uniform=config.checkpoints, tokens_per_step=8 * 128),
                    training={**spec.training, "max_examples": config.train_examples},
-                   evaluate=replace(spec.evaluate, limit=config.eval_examples))
-    results = Sweep(spec, out / "sweep").run()
+                   evaluate=replace(spec.evaluate, limit=config.eval_examples),
+                   seeds=tuple(range(config.seeds)) if config.seeds > 1 else ())
+    results = [Sweep(replace(spec, model=str(out / "model" / family), family=family or None),
+                     out / "sweep" / family).run() for family, *_ in families]
 
     _stage(4, "the report (amuro report)")
     with quiet(out / LOG_FILE):
-        report = write_report(results, out / "report")
+        report = write_report(results if len(results) > 1 else results[0], out / "report")
     summary = json.loads((out / "report" / "summary.json").read_text())
-    _headline(results, report, summary)
+    if len(results) == 1:
+        _headline(results[0], report, summary)
+    else:
+        _replication_headline(report, summary)
     return summary
 
 
 def _stage(k: int, what: str) -> None:
     print(f"\n[{k}/4] {what}", flush=True)
+
+
+def _replication_headline(report: Path, summary: dict) -> None:
+    """Each headline finding's verdict across the families, with each family's value and CI."""
+    rep = summary["replication"]
+    print(f"\nreport: {report}  (each family's own report: {report.parent}/<family>/report.md)")
+    print(f"do the findings replicate across {', '.join(rep['models'])}? (95% CIs over cells and seeds)")
+    for f in rep["findings"]:
+        values = ", ".join(f"{m['model']} {m['value']:+.3f} [{m['ci_low']:+.3f}, {m['ci_high']:+.3f}]"
+                           for m in f["models"] if m["value"] is not None)
+        print(f"  {f['finding']}: {f['verdict']}  ({values})")
 
 
 def _headline(results: Path, report: Path, summary: dict) -> None:

@@ -13,9 +13,9 @@ import pandas as pd
 from amuro.errors import AmuroError
 from amuro.report.cells import (  # noqa: F401  (re-exported: the analysis API in one namespace)
     ABSENT, CLS_TRAIN, FLAT, GEN_TRAIN, IMPROVES, LEARNED_IN_FT, LEARNED_IN_PT, MRC_PAIRS, PAPER_GROUPS,
-    PAPER_SLOPE_STEP, OK, analysed, cells, changes, cross_task_pairs, in_domain_pairs, in_format, input_summary,
-    ood_pairs, present, primary_metric, shots_by_set, status_counts)
-from amuro.report.stats import bootstrap_ci, t_test_p
+    PAPER_SLOPE_STEP, OK, analysed, cells, cross_task_pairs, in_domain_pairs, in_format, input_summary,
+    ood_pairs, per_cell, present, primary_metric, runs_of, shots_by_set, status_counts)
+from amuro.report.stats import hierarchical_ci, t_test_p
 from amuro.study.results import BASE
 from amuro.tasks.registry import SETS
 
@@ -25,14 +25,15 @@ def mrc(df: pd.DataFrame, direction: str, num_fewshot: int | None = None, seed: 
     """Cross-task mean ratio of change, default format (docs/study.md §5): the flat mean of the per-cell ratios
     over every (checkpoint, pair) cell, as the authors' printed means (-61.4% cls_to_gen, +0.3% gen_to_cls).
     Also the median, the ratio of means (sum of changes / sum of BASE scores over the same cells), a seeded
-    bootstrap 95% CI of the mean, a t-test against 0 (cells of one checkpoint are not independent: read the p-value
+    bootstrap 95% CI of the mean (over cells, then the runs within each: `amuro.report.stats`), a t-test against 0 (cells of one checkpoint are not independent: read the p-value
     as indicative), n and the skipped cells."""
     if direction not in MRC_PAIRS:
         raise AmuroError(f"unknown MRC direction {direction!r}; known: {', '.join(MRC_PAIRS)}")
-    c = cells(df, MRC_PAIRS[direction], "default", num_fewshot)
+    a = analysed(df, num_fewshot)
+    c = cells(a, MRC_PAIRS[direction], "default", num_fewshot)
     ok = c[c["status"] == OK]
     r = ok["ratio"].to_numpy()
-    lo, hi = bootstrap_ci(r, 0.95, n_resamples, seed)
+    lo, hi = ci(a, ok, "ratio", n_resamples, seed)
     return {
         "mean": float(r.mean()) if len(r) else math.nan,
         "median": float(np.median(r)) if len(r) else math.nan,
@@ -40,6 +41,11 @@ def mrc(df: pd.DataFrame, direction: str, num_fewshot: int | None = None, seed: 
         "ci_low": lo, "ci_high": hi, "p_value": t_test_p(r), "n": int(len(r)), **status_counts(c),
         "pairs": [list(p) for p in MRC_PAIRS[direction]],
     }
+
+
+def ci(a: pd.DataFrame, c: pd.DataFrame, column: str, n_resamples: int = 10_000, seed: int = 0):
+    """95% CI of the mean of `column` over the cells `c`: cells resampled, then the runs within each."""
+    return hierarchical_ci(per_cell(runs_of(a, c, column)) if len(c) else [], 0.95, n_resamples, seed)
 
 
 def mrc_by_step(df: pd.DataFrame, num_fewshot: int | None = None) -> pd.DataFrame:
@@ -60,11 +66,12 @@ def ft_gain(df: pd.DataFrame, groups: dict | None = None, num_fewshot: int | Non
     avg_raw_change = mean change over the group's present pairs; avg_ratio = mean ratio over those with a non-zero
     BASE (a fraction); n_pairs; slope_per_100k = (avg_i - avg_{i-1}) / (step_i - step_{i-1}) * 1e5 between the
     group's consecutive steps, 0 on its first step (the authors' convention), with PAPER_SLOPE_STEP applied to x.
-    ci_low/ci_high: seeded bootstrap 95% CI of avg_raw_change over the pairs."""
+    ci_low/ci_high: seeded bootstrap 95% CI of avg_raw_change over the pairs (and the runs of each cell)."""
     groups = PAPER_GROUPS if groups is None else groups
+    a = analysed(df, num_fewshot)
     rows = []
     for group, pairs in groups.items():
-        c = cells(df, pairs, fmt, num_fewshot)
+        c = cells(a, pairs, fmt, num_fewshot)
         prev = None
         for step, s in c.groupby("step"):
             have = present(s)
@@ -75,8 +82,8 @@ def ft_gain(df: pd.DataFrame, groups: dict | None = None, num_fewshot: int | Non
             slope = 0.0 if prev is None else (avg - prev[1]) / (x - prev[0]) * 1e5
             prev = (x, avg)
             ratios = s.loc[s["status"] == OK, "ratio"]
-            lo, hi = bootstrap_ci(have["change"], 0.95, seed=seed)
-            rlo, rhi = bootstrap_ci(ratios, 0.95, seed=seed)
+            lo, hi = ci(a, have, "change", seed=seed)
+            rlo, rhi = ci(a, s[s["status"] == OK], "ratio", seed=seed)
             rows.append({"step": int(step), "group": group, "avg_raw_change": avg,
                          "avg_ratio": float(ratios.mean()) if len(ratios) else math.nan, "n_pairs": int(len(have)),
                          "slope_per_100k": float(slope), "ci_low": lo, "ci_high": hi, "ratio_ci_low": rlo,
@@ -133,13 +140,14 @@ def ood_transfer(df: pd.DataFrame, by: str = "family", num_fewshot: int | None =
     """Out-of-domain transfer (Fig. 7/10): the registry's OOD pairs, default format, averaged over all
     (set, checkpoint) cells of each family (or each set, by="eval"): mean change (what Fig. 7 plots), mean ratio,
     bootstrap 95% CIs of both."""
-    c = cells(df, ood_pairs(), "default", num_fewshot)
+    a = analysed(df, num_fewshot)
+    c = cells(a, ood_pairs(), "default", num_fewshot)
     c["family"] = c["eval"].map(lambda d: SETS[d].family)
     rows = []
     for key, s in c.groupby(by, sort=False):
         have, ok = present(s), s[s["status"] == OK]
-        lo, hi = bootstrap_ci(have["change"], seed=seed)
-        rlo, rhi = bootstrap_ci(ok["ratio"], seed=seed)
+        lo, hi = ci(a, have, "change", seed=seed)
+        rlo, rhi = ci(a, ok, "ratio", seed=seed)
         named = have if len(have) else s  # the sets that have data
         rows.append({by: key, "sets": " ".join(dict.fromkeys(named["eval"])),
                      "train": " ".join(dict.fromkeys(named["train"])),
@@ -182,3 +190,14 @@ def base_curves(df: pd.DataFrame, fmt: str = "default", num_fewshot: int | None 
     a = in_format(analysed(df, num_fewshot), fmt)
     out = a[a["train"] == BASE][["eval", "step", "value", "stderr", "metric"]]
     return out.sort_values(["eval", "step"]).reset_index(drop=True)
+
+
+def changes(df: pd.DataFrame, num_fewshot: int | None = None) -> pd.DataFrame:
+    """Every fine-tuned row that has its BASE row: all cells in the table, every format."""
+    a = analysed(df, num_fewshot)
+    base = a[a["train"] == BASE][["step", "eval", "format", "value"]].rename(columns={"value": "base"})
+    ft = a[a["train"] != BASE][["step", "train", "eval", "format", "value"]].rename(columns={"value": "finetuned"})
+    out = ft.merge(base, on=["step", "eval", "format"], how="inner")
+    out["change"] = out["finetuned"] - out["base"]
+    out["ratio"] = (out["change"] / out["base"]).where(out["base"] != 0)
+    return out.sort_values(["train", "eval", "format", "step"]).reset_index(drop=True)

@@ -1,8 +1,11 @@
-"""`amuro report RESULTS.csv --out DIR`: the study's findings from a results table.
+"""`amuro report RESULTS.csv [MORE.csv ...] --out DIR`: the study's findings from one or several results tables.
 
-Reads and validates the table once (and the sweep's plan.json beside it, if any: `runinfo`), builds every table
-and its diagnostics (`tables`, `diagnostics`), draws the figures (`figures`, `charts`), renders report.md
-(`markdown`, `captions`). Writes DIR/report.md, DIR/figures/*.png, DIR/tables/*.csv and DIR/summary.json.
+Reads and validates each table once (and the sweep's plan.json beside it, if any: `runinfo`), splits the rows into
+studies (a model, or a family where a spec names one: `by_study`), and for each study builds every table and its
+diagnostics (`tables`, `diagnostics`), draws the figures (`figures`, `charts`), renders report.md (`markdown`,
+`captions`). One study: DIR/report.md, DIR/figures/*.png, DIR/tables/*.csv and DIR/summary.json. Several: the
+same in DIR/<study>/ for each, and in DIR/ the replication across them (`replication`): report.md,
+tables/replication.csv, figures/replication.png and summary.json {"replication", "models"}.
 """
 
 from __future__ import annotations
@@ -56,41 +59,106 @@ def draw_figures(t, fig: Path) -> dict[str, str | None]:
 
 def write_report(results, out, groups: dict | None = None, num_fewshot: int | None = None, seed: int = 0,
                  force: bool = False, base_floor: float | None = None, compare_with=None) -> Path:
-    """The report of `results`; with `compare_with` (another results table, e.g. the other profile's), also which
-    of its findings survive there (`amuro.report.compare`). A table with full and LoRA fine-tuning reports the full
-    models and compares LoRA with them in the same way."""
+    """The report of `results`, one results table or several: each study in them (a model, or a family where the
+    table names one: `by_study`) is reported apart, never pooled with another. With one study, DIR/report.md is
+    its report; with several, each study's report is in DIR/<study>/ and DIR/report.md holds the replication
+    table (`amuro.report.replication`). With `compare_with` (another results table, e.g. the other profile's),
+    each study's report also says which of its findings survive there (`amuro.report.compare`). A table with full
+    and LoRA fine-tuning reports the full models and compares LoRA with them in the same way."""
     from amuro.files import claim_folder, write_atomic
-    from amuro.report import compare, markdown
-    from amuro.study.results import read_results
+    from amuro.report import replication, sections
 
-    runs = by_method(read_results(results))
-    t = _tables(next(iter(runs.values())), results, groups, num_fewshot, seed, base_floor)
+    paths = [results] if isinstance(results, (str, Path)) else list(results)
+    studies = by_study(paths)
+    others = by_study([compare_with]) if compare_with is not None else {}
     out = claim_folder(out, force=force)  # never over a report.md that amuro did not write
+    one = len(studies) == 1
+    tables, summaries = {}, {}
+    for name, (df, sources) in studies.items():
+        other = next(iter(others.items()), None) if one and len(others) == 1 else \
+            ((name, others[name]) if name in others else None)
+        folder = out if one else claim_folder(out / slug(name), force=force)
+        tables[name], summaries[name] = _report_study(df, sources, folder, groups, num_fewshot, seed, base_floor,
+                                                      other and (other[1], compare_with))
+    rep = replication.table(tables, seed)
+    plat = replication.plateaus(tables)
+    rep_summary = replication.summary(rep, plat, list(tables))
+    if one:  # the study's summary.json is the report's, with the replication entry of its one study
+        summary = {**next(iter(summaries.values())), "replication": rep_summary}
+        write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+        return out / "report.md"
+    for name, summary in summaries.items():
+        write_atomic(out / slug(name) / "summary.json", json.dumps(summary, indent=2) + "\n")
+    (out / "tables").mkdir(exist_ok=True)
+    (out / "figures").mkdir(exist_ok=True)
+    write_atomic(out / "tables" / "replication.csv", rep.to_csv(index=False))
+    write_atomic(out / "tables" / "replication_plateaus.csv", plat.to_csv(index=False))
+    figure = replication.figure(rep, tables, out / "figures" / "replication.png")
+    summary = {"replication": rep_summary,
+               "models": {n: {"report": f"{slug(n)}/report.md", "summary": f"{slug(n)}/summary.json"}
+                          for n in tables}}
+    write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_atomic(out / "report.md", sections.render_replication(paths, rep, plat, tables, figure))
+    return out / "report.md"
+
+
+def _report_study(df, sources, out: Path, groups, num_fewshot, seed, base_floor, compare_with) -> tuple:
+    """One study's report in `out` (report.md, figures/, tables/); returns its Tables and its summary.json's
+    content, which the caller writes."""
+    from amuro.files import write_atomic
+    from amuro.report import compare, markdown, sections
+
+    runs = by_method(df)
+    t = _tables(next(iter(runs.values())), sources, groups, num_fewshot, seed, base_floor)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     for name, frame in t.frames.items():
         write_atomic(out / "tables" / f"{name}.csv", frame.to_csv(index=False))
     figs = draw_figures(t, out / "figures")
-    summary, sections = t.summary(), []
-    others = [(f"methods: {m}", m, _tables(df, results, groups, num_fewshot, seed, base_floor))
-              for m, df in list(runs.items())[1:]]
+    summary, parts = t.summary(), []
+    others = [(f"methods: {m}", m, _tables(d, sources, groups, num_fewshot, seed, base_floor))
+              for m, d in list(runs.items())[1:]]
     if compare_with is not None:
-        tb = _tables(read_results(compare_with), compare_with, groups, num_fewshot, seed, base_floor)
-        others.append(("compare", None, tb))
+        (other_df, other_sources), path = compare_with
+        others.append(("compare", None, _tables(other_df, other_sources, groups, num_fewshot, seed, base_floor)))
     for key, method, tb in others:
-        names = (next(iter(runs)), method) if method else (_run_name(results, t), _run_name(compare_with, tb))
+        names = (next(iter(runs)), method) if method else (_run_name(sources[0], t), _run_name(path, tb))
         if names[0] == names[1]:  # the same profile twice: tell the runs apart by their folders or files
-            names = tuple(f"{n} [{Path(r).parent.name or Path(r).name}]" for n, r in zip(names, (results, compare_with)))
+            names = tuple(f"{n} [{Path(r).parent.name or Path(r).name}]" for n, r in zip(names, (sources[0], path)))
         stem = "compare" if method is None else f"compare_{method}"
         table, plateaus = compare.compare(t, tb, seed), compare.plateaus(t, tb)
         write_atomic(out / "tables" / f"{stem}.csv", table.to_csv(index=False))
         write_atomic(out / "tables" / f"{stem}_plateaus.csv", plateaus.to_csv(index=False))
         figs[stem] = compare.figure(table, out / "figures" / f"{stem}.png", *names)
-        summary[stem] = compare.summary(table, plateaus, names, compare_with if method is None else method)
-        sections += markdown.compare_section(table, plateaus, names, figs, stem)
-    write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    write_atomic(out / "report.md", markdown.render(Path(results), t, figs, sections))
-    return out / "report.md"
+        summary[stem] = compare.summary(table, plateaus, names, path if method is None else method)
+        parts += sections.compare_section(table, plateaus, names, figs, stem)
+    write_atomic(out / "report.md", markdown.render(Path(sources[0]), t, figs, parts))
+    return t, summary
+
+
+def by_study(paths) -> dict:
+    """{study: (its rows from all the tables, the tables it came from)}, in the order the tables name them: a
+    study is a model, or a family where the table names one (`amuro.report.cells.study_units`, applied to each
+    table on its own). Studies are reported apart and never pooled."""
+    import pandas as pd
+
+    from amuro.report.cells import study_units
+    from amuro.study.results import read_results, validate
+
+    found: dict = {}
+    for path in paths:
+        df = read_results(path)
+        for name, rows in df.groupby(study_units(df), sort=False):
+            found.setdefault(name, []).append((rows, path))
+    return {name: (validate(pd.concat([r for r, _ in parts]).reset_index(drop=True)) if len(parts) > 1 else
+                   parts[0][0], [p for _, p in parts]) for name, parts in found.items()}
+
+
+def slug(name: str) -> str:
+    """A study's folder name: `EleutherAI/pythia-160m` -> `EleutherAI_pythia-160m`."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
 
 
 def by_method(df) -> dict:
@@ -102,12 +170,18 @@ def by_method(df) -> dict:
     return {m: df[(df["train"] == BASE) | (df["method"] == m)] for m in METHODS if m in tuned} or {"full": df}
 
 
-def _tables(df, source, groups, num_fewshot, seed, base_floor):
+def _tables(df, sources, groups, num_fewshot, seed, base_floor):
+    """A study's tables; the sweep's plan.json and base_measures.csv beside its results table are read when the
+    study comes from one table (rows of several tables: absent cells read `missing`)."""
+    import pandas as pd
+
     from amuro.report import tables
     from amuro.report.runinfo import read_plan
     from amuro.study.measures import read_measures
 
-    return tables.build(df, groups, num_fewshot, seed, measures=read_measures(source), plan=read_plan(source),
+    measures = [m for m in (read_measures(s) for s in sources) if m is not None]
+    return tables.build(df, groups, num_fewshot, seed, measures=pd.concat(measures) if measures else None,
+                        plan=read_plan(sources[0]) if len(sources) == 1 else None,
                         base_floor=BASE_FLOOR if base_floor is None else base_floor)
 
 

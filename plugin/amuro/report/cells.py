@@ -14,6 +14,12 @@ instruction-tuning set where the table holds it, `read_metric`) and at one shot 
 most of its rows use (ties: the larger), unless `num_fewshot` is given. The authors compared 4-shot BASE with
 4-shot fine-tuned runs (docs/study.md, "Scoring").
 
+A table is one *study*: one model (or one `family`, where a spec names it), one fine-tuning method. A table of
+several studies is split by `amuro.report.build` and each is analysed apart (`study_units`); nothing is averaged
+across models. Within a study, rows that differ only in `seed` (the fine-tuning seed) and `fewshot_seed` (the draw
+of demonstrations) are the *runs* of one cell: its score is their mean, and the report's bootstrap resamples them
+within the cell (`runs_of`, `amuro.report.stats.hierarchical_ci`). Any other repeated key is an error.
+
 Every function here and in `amuro.report.analysis` takes the results table (the `amuro.study.results` schema) or
 the output of `analysed` on it: `validate` and `analysed` mark their output in `DataFrame.attrs` and return a
 marked table unchanged, so a report validates and reduces the table once, however many quantities it computes.
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from amuro.errors import AmuroError
@@ -109,22 +116,75 @@ def shots_by_set(df: pd.DataFrame, num_fewshot: int | None = None) -> dict[str, 
 
 
 ANALYSED = "amuro_analysed_at"  # DataFrame.attrs key: the num_fewshot an analysed table was reduced at
+REPLICATES = "amuro_replicates"  # DataFrame.attrs key of an analysed table: its replicate rows (`replicate_rows`)
+REPLICATE_KEY = ["step", "train", "eval", "format", "seed", "fewshot_seed"]
 
 
-def analysed(df: pd.DataFrame, num_fewshot: int | None = None) -> pd.DataFrame:
-    """One row per (step, train, eval, format): primary metric, the set's shot count. Duplicated rows (a rerun
-    appended twice) are averaged and their count kept in `n_rows`. An analysed table is returned as it is."""
-    if ANALYSED in df.attrs and df.attrs[ANALYSED] == num_fewshot:
-        return df
+class Shared:
+    """A value kept in `DataFrame.attrs` that pandas passes along by reference (it deep-copies attrs on every
+    operation; a table of replicates copied each time would cost more than the analysis)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+def study_units(df: pd.DataFrame) -> pd.Series:
+    """The study each row belongs to: its `family` where the table names one, else its `model`. Analyses are done
+    per study and never pool two (steps mean different things in different families). Fine-tuned rows that name a
+    model of their own (a table from elsewhere: `sft/mnli-1000`) belong to the table's one BASE model; when the
+    table has several, they must name their family."""
     df = validate(df)
+    unit = df["family"].where(df["family"] != "", df["model"])
+    studies = list(dict.fromkeys(unit[df["train"] == BASE]))
+    stray = ~unit.isin(studies)
+    if stray.any() and len(studies) == 1:
+        unit = unit.where(~stray, studies[0])
+    elif stray.any() and studies:
+        i = int(stray.to_numpy().nonzero()[0][0])
+        raise AmuroError(f"row {i}: fine-tuned model {df['model'].iloc[i]!r} is none of the table's BASE models "
+                         f"({', '.join(studies)}); give the rows a `family` column naming the study they belong to")
+    return unit
+
+
+def replicate_rows(df: pd.DataFrame, num_fewshot: int | None = None) -> pd.DataFrame:
+    """One row per (step, train, eval, format, seed, fewshot_seed) of one study, at each set's primary metric and
+    shot count: the runs that make up a cell (a fine-tuning seed x a draw of demonstrations; one run where the
+    table has no seed axis). A key held twice (a rerun appended to the table) is an error that names it."""
+    df = validate(df)
+    units = study_units(df).unique()
+    if len(units) > 1:
+        raise AmuroError(f"the table holds {len(units)} models ({', '.join(units)}); analyse one at a time, never "
+                         "pooled (amuro.report.build.by_study)")
     if df.loc[df["train"] != BASE, "method"].nunique() > 1:
         raise AmuroError("the table holds full and LoRA fine-tuning; analyse one method at a time (its fine-tuned "
                          "rows with every BASE row: amuro.report.build.by_method)")
+    key = ["step", "train", "method", "eval", "format", "num_fewshot", "metric", "seed", "fewshot_seed"]
+    twice = df[df.duplicated(key, keep=False)]
+    if len(twice):
+        r = twice.iloc[0]
+        shown = ", ".join(f"{k} {r[k] if r[k] != '' else '-'}" for k in key)
+        n = int((df[key] == r[key]).all(axis=1).sum())
+        raise AmuroError(f"model {units[0]!r}: {n} rows share one key ({shown}; "
+                         f"revision {r['revision']!r}): a result is in the table twice; keep one row per key")
     shots = shots_by_set(df, num_fewshot)
     keep = read_metric(df) & (df["num_fewshot"] == df["eval"].map(shots))
     rows = df[keep]
     if rows.empty:
         raise AmuroError(f"no rows at the primary metric and shot count of any set (num_fewshot={num_fewshot})")
+    return rows[[*REPLICATE_KEY, "value", "stderr", "num_fewshot", "metric",
+                 *(c for c in DIAGNOSTIC_COLUMNS if c in rows.columns)]].reset_index(drop=True)
+
+
+def analysed(df: pd.DataFrame, num_fewshot: int | None = None) -> pd.DataFrame:
+    """One row per (step, train, eval, format) of one study: primary metric, the set's shot count; its value and
+    stderr the mean over the cell's runs (`replicate_rows`; `n_rows` of them), which stay in `attrs` for the
+    resampling (`runs_of`). An analysed table is returned as it is."""
+    if ANALYSED in df.attrs and df.attrs[ANALYSED] == num_fewshot:
+        return df
+    rows = replicate_rows(df, num_fewshot)
     keep = {c: (c, "first") for c in DIAGNOSTIC_COLUMNS if c in rows.columns}
     out = rows.groupby(["step", "train", "eval", "format"], as_index=False).agg(
         value=("value", "mean"), stderr=("stderr", "mean"), num_fewshot=("num_fewshot", "first"),
@@ -133,20 +193,59 @@ def analysed(df: pd.DataFrame, num_fewshot: int | None = None) -> pd.DataFrame:
     out["metric"] = [metric[k] for k in zip(out["step"], out["train"], out["eval"], out["format"])]
     out.attrs[ANALYSED] = num_fewshot
     out.attrs[PLAN] = df.attrs.get(PLAN)
+    out.attrs[REPLICATES] = Shared(rows)
     return out
+
+
+def runs_of(a: pd.DataFrame, c: pd.DataFrame, column: str, own: str | None = None) -> pd.DataFrame:
+    """The runs of each row of `c` (a cells table of the analysed `a`: step, eval, train, format), one row per run:
+    cell (the row's position in `c`), seed, fewshot_seed and the run's value of `column`: `finetuned` (each seed x
+    draw of demonstrations), `base` (each draw), `change` or `ratio` (each fine-tuned run against the BASE run with
+    the same demonstrations, or the BASE mean where that draw has no BASE run). A cell without such runs gives its
+    own value (its column `own`, by default `column`), as one run."""
+    shared = a.attrs[REPLICATES]
+    if not hasattr(shared, "index"):  # built once per analysed table
+        r = shared.value
+        shared.index = ({k: dict(zip(g["fewshot_seed"], g["value"])) for k, g in
+                         r[r["train"] == BASE].groupby(["step", "eval", "format"])},
+                        {k: list(zip(g["seed"], g["fewshot_seed"], g["value"])) for k, g in
+                         r[r["train"] != BASE].groupby(["step", "train", "eval", "format"])})
+    base, ft = shared.index
+    out = []
+    rows = c[["step", "eval", "train", "format", own or column]].itertuples(index=False, name=None)
+    for i, (step, d, t, fmt, value) in enumerate(rows):
+        b = base.get((step, d, fmt), {})
+        if column == "base":
+            runs = [("", f, v) for f, v in b.items()]
+        else:
+            mean = float(np.mean(list(b.values()))) if b else math.nan
+            runs = [(s, f, v, b.get(f, mean)) for s, f, v in ft.get((step, t, d, fmt), [])]
+            runs = [(s, f, v if column == "finetuned" else v - w if column == "change" else (v - w) / w if w else
+                     math.nan) for s, f, v, w in runs]
+        runs = [x for x in runs if not math.isnan(x[2])] or [("", "", value)]
+        out += [(i, *x) for x in runs]
+    return pd.DataFrame(out, columns=["cell", "seed", "fewshot_seed", "value"])
+
+
+def per_cell(runs: pd.DataFrame) -> list[np.ndarray]:
+    """`runs_of`'s values as one array per cell, in cell order (what `amuro.report.stats.hierarchical_ci` takes)."""
+    return [g.to_numpy(float) for _, g in runs.groupby("cell", sort=True)["value"]]
 
 
 def input_summary(df: pd.DataFrame, num_fewshot: int | None = None) -> dict:
     """What was read and what was left out: for the report's first lines."""
     df = validate(df)
     a = analysed(df, num_fewshot)
+    r = a.attrs[REPLICATES].value
     shots = shots_by_set(df, num_fewshot)
-    dup = a[a["n_rows"] > 1]
     return {
         "rows": int(len(df)), "rows_used": int(a["n_rows"].sum()), "rows_ignored": int(len(df) - a["n_rows"].sum()),
-        "duplicated_keys": int(len(dup)), "steps": sorted(int(s) for s in a["step"].unique()),
+        "steps": sorted(int(s) for s in a["step"].unique()),
         "trains": sorted(a["train"].unique()), "evals": [d for d in SETS if d in set(a["eval"])],
         "formats": sorted(a["format"].unique()), "num_fewshot": {d: shots[d] for d in SETS if d in shots},
+        "seeds": sorted((s for s in r["seed"].unique() if s != ""), key=int),
+        "fewshot_seeds": sorted((s for s in r["fewshot_seed"].unique() if s != ""), key=int),
+        "runs_per_cell": int(a["n_rows"].max()),
     }
 
 
@@ -201,16 +300,3 @@ def present(c: pd.DataFrame) -> pd.DataFrame:
 def status_counts(c: pd.DataFrame) -> dict:
     """Skipped cells by reason: n_missing, n_not_in_spec, n_failed, n_zero_base."""
     return {f"n_{s}": int((c["status"] == s).sum()) for s in (MISSING, NOT_IN_SPEC, FAILED, ZERO_BASE)}
-
-
-def changes(df: pd.DataFrame, num_fewshot: int | None = None) -> pd.DataFrame:
-    """Every fine-tuned row that has its BASE row: all cells in the table, every format."""
-    a = analysed(df, num_fewshot)
-    base = a[a["train"] == BASE][["step", "eval", "format", "value"]].rename(columns={"value": "base"})
-    ft = a[a["train"] != BASE][["step", "train", "eval", "format", "value"]].rename(columns={"value": "finetuned"})
-    out = ft.merge(base, on=["step", "eval", "format"], how="inner")
-    out["change"] = out["finetuned"] - out["base"]
-    out["ratio"] = (out["change"] / out["base"]).where(out["base"] != 0)
-    return out.sort_values(["train", "eval", "format", "step"]).reset_index(drop=True)
-
-

@@ -1,18 +1,12 @@
 """`amuro report A.csv --compare B.csv`: the study's headline findings side by side for two runs of it (typically the
 `paper` and `corrected` profiles), each with its difference and whether that difference's CI excludes 0.
 
-Every finding is a mean over cells (a cell: checkpoint step x training set x evaluation set x format, or for the
-format spread: step x set x BASE/fine-tuned). Cells present in both tables are paired, and the difference B - A is
-bootstrapped over those pairs (10,000 seeded resamples, percentile 95% CI); each side's own CI is bootstrapped over
-its own cells. A finding *holds* in B when A's CI excludes 0 and B's CI excludes 0 on the same side; it *weakens*
-when B's CI includes 0, *reverses* when B's excludes 0 on the other side; *not a finding in A* when A's CI includes 0.
-
-| finding | cells | value |
-|---|---|---|
-| cross-task MRC, each way | the MRC pairs, default format | ratio (fine-tuned - BASE) / BASE |
-| fine-tuning gain, each Table 6 group | the group's pairs | raw change; also at the last checkpoint, and the plateau step of the pre-training signal |
-| out-of-domain transfer, each family | the registry's OOD pairs, default format | raw change |
-| format spread, BASE and fine-tuned | in-domain sets scored in several formats | max - min over the formats |
+Every finding is a mean over cells (`amuro.report.headline`, which lists them). Cells present in both tables are
+paired, and the difference B - A is bootstrapped over those pairs (10,000 seeded resamples, percentile 95% CI);
+each side's own CI is bootstrapped over its own cells. Both resample the cells, then the runs within each cell
+(seeds and draws of demonstrations, where the tables have them: `amuro.report.stats`). A finding *holds* in B
+when A's CI excludes 0 and B's CI excludes 0 on the same side; it *weakens* when B's CI includes 0, *reverses*
+when B's excludes 0 on the other side; *not a finding in A* when A's CI includes 0.
 """
 
 from __future__ import annotations
@@ -22,45 +16,12 @@ import math
 import numpy as np
 import pandas as pd
 
-from amuro.report import analysis as A
-from amuro.report.stats import bootstrap_ci
+from amuro.report import headline as H
+from amuro.report.cells import per_cell
+from amuro.report.stats import hierarchical_ci
 
-KEYS = ["step", "eval", "train", "format", "copy"]
 COLUMNS = ["finding", "what", "a", "a_ci_low", "a_ci_high", "n_a", "b", "b_ci_low", "b_ci_high", "n_b",
            "difference", "diff_ci_low", "diff_ci_high", "n_paired", "difference_excludes_0", "verdict"]
-
-
-def _cells(t, finding: str) -> pd.DataFrame:
-    """(keys..., value) of one finding's cells in one report's tables."""
-    kind, _, name = finding.partition(": ")
-    if kind == "MRC":
-        c = t["mrc_cells"]
-        c = c[(c["direction"] == name) & (c["status"] == A.OK)].assign(value=lambda x: x["ratio"])
-    elif kind in ("gain", "gain at the last checkpoint"):
-        c = A.present(t["ft_gain_cells"])
-        c = c[c["group"] == name].assign(value=lambda x: x["change"])
-        if kind != "gain":
-            c = c[c["step"] == c["step"].max()] if len(c) else c
-    elif kind == "OOD transfer":
-        c = A.present(t["ood_cells"]).assign(family=lambda x: x["eval"].map(lambda d: A.SETS[d].family))
-        c = c[c["family"] == name].assign(value=lambda x: x["change"])
-    else:  # format spread: base | fine-tuned
-        fs = t["format_sensitivity"].dropna(subset=["spread"])
-        c = fs[fs["model"] == name].assign(value=lambda x: x["spread"], format="all")
-        c = c.assign(train=np.where(c["model"] == "base", "base", c["train"]))
-    c = c.copy()
-    c["copy"] = c.groupby(["step", "eval", "train", "format"]).cumcount()  # SciQ counted twice stays twice
-    return c[KEYS + ["value"]]
-
-
-def findings(t) -> list[tuple[str, str]]:
-    """(finding, what its value is) for every headline finding the tables hold."""
-    out = [(f"MRC: {d}", "mean ratio of change") for d in A.MRC_PAIRS]
-    for g in t.groups:
-        out += [(f"gain: {g}", "mean raw change"), (f"gain at the last checkpoint: {g}", "mean raw change")]
-    out += [(f"OOD transfer: {f}", "mean raw change") for f in dict.fromkeys(t["ood_by_family"].get("family", []))]
-    out += [(f"format spread: {m}", "mean max - min over formats") for m in ("base", "fine-tuned")]
-    return out
 
 
 def _verdict(a_lo, a_hi, b_lo, b_hi) -> str:
@@ -78,13 +39,12 @@ def _verdict(a_lo, a_hi, b_lo, b_hi) -> str:
 def compare(ta, tb, seed: int = 0, n_resamples: int = 10_000) -> pd.DataFrame:
     """One row per finding: A, B, B - A with CIs, and the verdict."""
     rows = []
-    for finding, what in findings(ta):
-        ca, cb = _cells(ta, finding), _cells(tb, finding)
-        paired = ca.merge(cb, on=KEYS, suffixes=("_a", "_b"))
-        diff = (paired["value_b"] - paired["value_a"]).to_numpy()
-        a_lo, a_hi = bootstrap_ci(ca["value"], 0.95, n_resamples, seed)
-        b_lo, b_hi = bootstrap_ci(cb["value"], 0.95, n_resamples, seed)
-        d_lo, d_hi = bootstrap_ci(diff, 0.95, n_resamples, seed)
+    for finding, what in H.findings(ta):
+        a, b = H.cells(ta, finding), H.cells(tb, finding)
+        (ca, ra), (cb, rb) = a, b
+        diff, d_lo, d_hi = H.paired_ci(a, b, seed, n_resamples)
+        a_lo, a_hi = hierarchical_ci(per_cell(ra), 0.95, n_resamples, seed)
+        b_lo, b_hi = hierarchical_ci(per_cell(rb), 0.95, n_resamples, seed)
         rows.append({"finding": finding, "what": what,
                      "a": ca["value"].mean() if len(ca) else math.nan, "a_ci_low": a_lo, "a_ci_high": a_hi,
                      "n_a": len(ca), "b": cb["value"].mean() if len(cb) else math.nan, "b_ci_low": b_lo,
@@ -96,16 +56,19 @@ def compare(ta, tb, seed: int = 0, n_resamples: int = 10_000) -> pd.DataFrame:
 
 
 def plateaus(ta, tb) -> pd.DataFrame:
-    """Where each group's fine-tuned score stops paying off (the pre-training signal), in A and in B."""
+    """Where each group's fine-tuned score, BASE score and fine-tuning gain stop changing (the pre-training
+    signal's plateau steps, `amuro.report.signal`), in A and in B."""
     def per_group(t):
-        rows = [p for p in (t.signal.get("summary") or {}).get("plateaus", [])
-                if p.get("level") == "group" and p.get("score") == "finetuned"]
-        return {p["group"]: p for p in rows}
+        rows = [p for p in (t.signal.get("summary") or {}).get("plateaus", []) if p.get("level") == "group"]
+        return {(p["group"], p["quantity"]): p for p in rows}
 
     a, b = per_group(ta), per_group(tb)
-    return pd.DataFrame([{"group": g, **{f"a_{k}": a.get(g, {}).get(k) for k in ("plateau_step", "ci_low", "ci_high")},
-                          **{f"b_{k}": b.get(g, {}).get(k) for k in ("plateau_step", "ci_low", "ci_high")}}
-                         for g in dict.fromkeys([*a, *b])])
+    return pd.DataFrame([{"group": g, "quantity": q,
+                          **{f"a_{k}": a.get((g, q), {}).get(k) for k in ("plateau_step", "ci_low", "ci_high")},
+                          **{f"b_{k}": b.get((g, q), {}).get(k) for k in ("plateau_step", "ci_low", "ci_high")}}
+                         for g, q in dict.fromkeys([*a, *b])],
+                        columns=["group", "quantity", *(f"{s}_{k}" for s in "ab"
+                                                        for k in ("plateau_step", "ci_low", "ci_high"))])
 
 
 def summary(table: pd.DataFrame, plateaus: pd.DataFrame, names: tuple[str, str], other) -> dict:

@@ -27,6 +27,8 @@ def _fmt(v, kind: str) -> str:
         return f"{v:.4f}"
     if kind == "p":
         return f"{v:.2g}"
+    if kind == "int":
+        return str(int(v))
     return str(v)
 
 
@@ -83,70 +85,21 @@ def _glance(t: Tables) -> list[str]:
 
 
 
-def _signal_section(t: Tables, figs: dict) -> list[str]:
-    """"Is more pre-training still paying off?" (amuro.report.signal, which documents the method)."""
-    from amuro.report.signal import findings
-
-    sig = t.signal["summary"]
-    groups = [r for r in sig["plateaus"] if r["level"] == "group"]
-    L = ["## Is more pre-training still paying off?", "",
-         f"Per group of (eval, train) pairs, default format: the fine-tuned and BASE scores against the checkpoint "
-         f"step, fitted by isotonic regression (the best non-decreasing curve). The plateau step is the first "
-         f"checkpoint from which the fit rises by less than {sig['threshold']:g} score points (0-1 scale) per "
-         f"{sig['unit_steps']:,} steps to every later checkpoint; its 95% CI comes from {sig['n_resamples']:,} "
-         "seeded bootstrap replicates over cells (pairs resampled, scores drawn within their standard errors). "
-         "Below, the Spearman correlation across checkpoints between measures of the BASE checkpoint and the "
-         "fine-tuned score and gain at the same checkpoint (mean over pairs, 95% bootstrap CI over checkpoints).", ""]
-    if not groups:
-        return L + ["_(no fine-tuned cells of these groups in the table)_", ""]
-    L += [f"- {line}" for line in findings(sig)] + [""]
-    L += [_table(groups, [("group", "group", "s"), ("score", "quantity", "s"), ("plateau step", "plateau_step", "s"),
-                          ("95% CI low", "ci_low", "s"), ("95% CI high", "ci_high", "s"),
-                          ("share of replicates without plateau", "p_no_plateau", "score"),
-                          ("rise / unit after it", "rise_after", "num"), ("pairs", "n_pairs", "s"),
-                          ("checkpoints", "n_steps", "s")]), "",
-          "Per pair: `tables/signal_plateaus.csv`; curves and fits: `tables/signal_curves.csv`.", ""]
-    corr = [r for r in sig["correlations"] if r["n_pairs"]]
-    L += [_table(corr, [("group", "group", "s"), ("BASE measure", "measure", "s"), ("vs", "target", "s"),
-                        ("Spearman rho", "rho", "num"), ("95% CI low", "ci_low", "num"),
-                        ("95% CI high", "ci_high", "num"), ("pairs", "n_pairs", "s"), ("cells", "n_cells", "s")])
-          if corr else "_(no rank correlations: a pair needs 4 checkpoints with varying scores)_", ""]
-    if "completion_loss" not in sig["measures_available"]:
-        L += ["The BASE model's loss on the fine-tuning sets' completions was not measured (run spec: "
-              "`evaluate: {completion_loss: 200}`).", ""]
-    return L + [_img(figs, "signal", "is more pre-training still paying off")]
-
-
-def compare_section(table, plateaus, names: tuple[str, str], figs: dict, stem: str = "compare") -> list[str]:
-    """"Which findings survive": the comparison with another run (amuro.report.compare, which defines it)."""
-    a, b = names
-    L = [f"## Which findings survive: {a} vs {b}", "",
-         f"Each headline finding in both runs (mean over its cells, 95% bootstrap CI over cells) and the difference "
-         f"{b} - {a}, bootstrapped over the cells both runs have (paired). *holds*: the finding's CI excludes 0 on the "
-         f"same side in both; *weakens*: {b}'s CI includes 0; *reverses*: {b}'s excludes 0 on the other side.", "",
-         _table(_records(table.assign(a_ci=[_ci(lo, hi) for lo, hi in zip(table["a_ci_low"], table["a_ci_high"])],
-                                      b_ci=[_ci(lo, hi) for lo, hi in zip(table["b_ci_low"], table["b_ci_high"])],
-                                      d_ci=[_ci(lo, hi) for lo, hi in zip(table["diff_ci_low"], table["diff_ci_high"])])),
-                [("finding", "finding", "s"), (a, "a", "num"), ("CI", "a_ci", "s"), ("n", "n_a", "s"),
-                 (b, "b", "num"), ("CI", "b_ci", "s"), ("n", "n_b", "s"), (f"{b} - {a}", "difference", "num"),
-                 ("CI", "d_ci", "s"), ("paired", "n_paired", "s"), ("difference CI excludes 0", "difference_excludes_0",
-                                                                    "s"), ("verdict", "verdict", "s")]), ""]
-    if len(plateaus):
-        L += ["Where the fine-tuned score stops paying off (the pre-training signal's plateau step, 95% CI):", "",
-              _table(_records(plateaus), [("group", "group", "s"), (f"{a}: plateau", "a_plateau_step", "s"),
-                                          ("CI low", "a_ci_low", "s"), ("CI high", "a_ci_high", "s"),
-                                          (f"{b}: plateau", "b_plateau_step", "s"), ("CI low", "b_ci_low", "s"),
-                                          ("CI high", "b_ci_high", "s")]), ""]
-    return L + [_img(figs, stem, "findings in both runs"), f"Table: `tables/{stem}.csv`.", ""]
-
-
-def _ci(lo, hi) -> str:
-    return "-" if lo is None or (isinstance(lo, float) and math.isnan(lo)) else f"[{lo:+.4f}, {hi:+.4f}]"
+def _runs_line(info: dict) -> list[str]:
+    """What a cell's score is a mean of, where the table has seeds or draws of demonstrations."""
+    axes = [f"{what} {', '.join(info[key])}" for key, what in (("seeds", "fine-tuning seeds"),
+                                                               ("fewshot_seeds", "draws of demonstrations"))
+            if info[key]]
+    if not axes:
+        return []
+    return [f"Runs: {'; '.join(axes)}; up to {info['runs_per_cell']} runs per cell, each cell's score their mean "
+            "(see *Seeds and demonstrations*).  "]
 
 
 def render(results: Path, t: Tables, figs: dict, compared: list[str] = ()) -> str:
     """report.md: the input (and a comparison with another run), then each finding's tables and figures, then the
     skipped cells."""
+    from amuro.report import sections
     info, summary, groups, paper_groups, notes = t.info, t.summary(), t.groups, t.paper_groups, t.notes
     caps = captions(t)
     by_step, gain, pt, gain_auto = t["mrc_by_step"], t["ft_gain"], t["pt_groups"], t["ft_gain_auto"]
@@ -156,8 +109,7 @@ def render(results: Path, t: Tables, figs: dict, compared: list[str] = ()) -> st
                   ", ".join(f"{d} {k}" for d, k in info["num_fewshot"].items()))
     L = [f"# amuro report: `{results.name}`", "", *runinfo.render(t.run_on),
          f"{info['rows']} rows read; {info['rows_used']} used (each set's primary metric at its shot count), "
-         f"{info['rows_ignored']} at another metric or shot count ignored"
-         + (f", {info['duplicated_keys']} duplicated keys averaged" if info["duplicated_keys"] else "") + ".  ",
+         f"{info['rows_ignored']} at another metric or shot count ignored.  ", *_runs_line(info),
          f"Checkpoints: {', '.join(str(s) for s in info['steps'])}.  ",
          f"Training sets: {', '.join(info['trains'])}. Formats: {', '.join(info['formats'])}. "
          f"Shots: {shots_text}.  ",
@@ -217,7 +169,8 @@ def render(results: Path, t: Tables, figs: dict, compared: list[str] = ()) -> st
         L += ["_(No figure: the data's groups hold the same (set, training set) cells as the groups of the previous "
               "section, so it would repeat `figures/ft_gain.png`.)_", ""]
 
-    L += _signal_section(t, figs)
+    L += sections.signal_section(t, figs)
+    L += sections.seeds_section(t)
 
     L += ["## Out-of-domain transfer (Fig. 7 / Fig. 10)", "",
           "Each training set scored on its out-of-domain sets (registry `ood_for`), default format, over all "

@@ -66,6 +66,7 @@ def run_on(df: pd.DataFrame, info: dict, plan: RunPlan | None) -> dict:
     out = {
         "spec": p.get("spec"), "profile": p.get("profile"), "spec_path": p.get("spec_path"),
         "model": p.get("model") or (models[0] if len(models) == 1 else models),
+        "family": next((f for f in df["family"].unique() if f), None),
         "checkpoints": info["steps"], "training_sets": [t for t in info["trains"] if t != BASE],
         "documents_per_task": docs, "num_fewshot": info["num_fewshot"], "data": data,
         "plan": str(plan.path) if plan and plan.path else None,
@@ -115,7 +116,8 @@ def render(r: dict) -> list[str]:
     steps = r["checkpoints"]
     lines = ["## What this was run on", "",
              f"- **Spec**: {spec}",
-             f"- **Model**: `{model}`, {len(steps)} checkpoint(s): steps {', '.join(str(s) for s in steps)}",
+             f"- **Model**: `{model}`" + (f" (family `{r['family']}`)" if r.get("family") else "")
+             + f", {len(steps)} checkpoint(s): steps {', '.join(str(s) for s in steps)}",
              f"- **Fine-tuned on**: {', '.join(r['training_sets']) or 'nothing (BASE models only)'}",
              "- **Documents per task**: " + ("unknown" if docs is None else str(docs["min"]) if docs["min"] ==
                                               docs["max"] else f"{docs['min']} to {docs['max']} "

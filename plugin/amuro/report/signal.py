@@ -4,26 +4,30 @@ Two questions, each a function of a results table (the `amuro.study.results` sch
 `amuro.report.cells.analysed`), default format, per group of (eval, train) pairs (the fine-tuning-gain groups of
 the report) and per pair:
 
-1. **Where does the fine-tuned outcome plateau?** The fine-tuned score (and, beside it, the BASE score) against
-   the checkpoint step is fitted by isotonic regression: the least-squares non-decreasing curve. It assumes only
-   that more pre-training does not hurt, pools the noise of single evaluations, and is defined on as few as two
-   checkpoints, where a three-parameter saturating curve is not identifiable. The *plateau step* is the earliest
-   checkpoint (before the last) from which the fit rises by less than `threshold` score points (0-1 scale) per
-   `unit` steps to every later checkpoint: by default 0.005 per 100k steps (half a point of accuracy or Rouge-L,
-   the paper's slope unit);
-   a run whose last checkpoint is before step 100k uses the largest power of ten below it. OLMo-1B's `main`
-   counts as step 750,000 in the slopes, as in the authors' Table 6 (`PAPER_SLOPE_STEP`). When no checkpoint
-   qualifies, no plateau is visible yet: pre-training is still paying off. The CI is a seeded bootstrap
-   over cells: each replicate resamples the group's pairs and draws every cell's score from N(score, stderr²)
-   where lm-eval's stderr is known; the plateau step's 2.5% and 97.5% quantiles over the replicates are the 95%
-   CI (a bound of `None` means "no plateau yet" in that share of replicates).
+1. **Where does the fine-tuned outcome plateau, and where its gain?** The fine-tuned score, the BASE score and
+   the fine-tuning gain (fine-tuned - BASE, cell by cell) against the checkpoint step are each fitted by isotonic
+   regression: the least-squares non-decreasing curve (for the gain, which may shrink as the BASE model learns a
+   task, the monotone curve of whichever direction fits it better). It assumes only that more pre-training does
+   not hurt (or, for the gain, that it changes one way), pools the noise of single evaluations, and is defined on
+   as few as two checkpoints, where a three-parameter saturating curve is not identifiable. The *plateau step* is
+   the earliest checkpoint (before the last) from which the fit changes by less than `threshold` score points
+   (0-1 scale) per `unit` steps to every later checkpoint: by default 0.005 per 100k steps (half a point of
+   accuracy or Rouge-L, the paper's slope unit); a run whose last checkpoint is before step 100k uses the largest
+   power of ten below it. OLMo-1B's `main` counts as step 750,000 in the slopes, as in the authors' Table 6
+   (`PAPER_SLOPE_STEP`). When no checkpoint qualifies, no plateau is visible yet: the quantity is still changing
+   (for the fine-tuned score: pre-training is still paying off). The CI is a seeded bootstrap over cells: each
+   replicate resamples the group's pairs, then the runs (seeds, draws of demonstrations) of each picked cell, and
+   draws every cell's score from N(score, stderr²) where lm-eval's stderr is known (the gain's: both stderrs in
+   quadrature); the plateau step's 2.5% and 97.5% quantiles over the replicates are the 95% CI (a bound of `None`
+   means "no plateau yet" in that share of replicates).
 2. **Which base-model measure tracks the fine-tuned outcome?** Across the checkpoints of each pair, the Spearman
    rank correlation between a measure of the BASE checkpoint i and the fine-tuned score and the fine-tuning gain
    (fine-tuned - BASE) at i. Measures: `base` (BASE score on the set), `base_slope` (its change per `unit` steps
    since the previous checkpoint), `format_spread` (max - min of the BASE score over the prompt formats) and
    `completion_loss` (the BASE model's loss on the fine-tuning set's completions, from the sweep's
    base_measures.csv, `amuro.study.measures`). A group's rho is the mean of its pairs' rhos (pairs with at least
-   4 checkpoints); its 95% CI resamples each pair's checkpoints with replacement. The gain contains -BASE, so a
+   4 checkpoints); its 95% CI resamples each pair's checkpoints with replacement, then the runs of the target at
+   each picked checkpoint. The gain contains -BASE, so a
    negative rho of `base` with the gain is partly arithmetic; the report says so.
 
 summary.json's `signal` entry (`build(...)["summary"]`; scores on the 0-1 scale, steps as integers, NaN as null):
@@ -31,11 +35,12 @@ summary.json's `signal` entry (`build(...)["summary"]`; scores on the 0-1 scale,
     fit, threshold, unit_steps, n_resamples, seed   how the plateau is read (above)
     measures_available   the measures with at least one value in this table
     plateaus             one record per level ("group" | "pair"), group, eval and train ("" for a group),
-                         quantity ("finetuned" | "base"): plateau_step (null: none visible yet), ci_low, ci_high
+                         quantity ("finetuned" | "base" | "gain"): direction (+1: the fit rises, -1: it falls;
+                         always +1 but for the gain), plateau_step (null: none visible yet), ci_low, ci_high
                          (null high bound: no plateau in more than 2.5% of the replicates), p_no_plateau,
-                         still_paying_off, rise_after (the fit's steepest average rise per unit steps from the
-                         plateau step to a later checkpoint; with no plateau, over the last segment), n_pairs,
-                         n_steps
+                         still_paying_off (no plateau visible), rise_after (the fit's steepest average change per
+                         unit steps, in its direction, from the plateau step to a later checkpoint; with no
+                         plateau, over the last segment), n_pairs, n_steps
     correlations         one record per group, measure and target ("finetuned" | "gain"): rho, ci_low, ci_high,
                          n_pairs (pairs with >= 4 checkpoints), n_cells
     best_measure         group -> {measure, rho, ci_low, ci_high} of the measure tracking the gain best, or null
@@ -50,15 +55,16 @@ import math
 import numpy as np
 import pandas as pd
 
-from amuro.report.cells import PAPER_SLOPE_STEP, analysed
+from amuro.report.cells import PAPER_SLOPE_STEP, analysed, per_cell, runs_of
 from amuro.report.plateau import (FIT, PAPER_UNIT, THRESHOLD, isotonic, nanmean, pair_cells,  # noqa: F401
                                   plateau_index, plateaus, unit_steps)  # isotonic, plateau_index: the API too
-from amuro.report.stats import jsonable
+from amuro.report.stats import cell_draws, jsonable
 from amuro.study.results import BASE
 
 MEASURES = ("base", "base_slope", "format_spread", "completion_loss")
 TARGETS = ("finetuned", "gain")
 MIN_CELLS = 4  # checkpoints a pair needs for a rank correlation
+GAIN_COLOR = "#55A868"
 
 
 def measure_cells(a: pd.DataFrame, c: pd.DataFrame, measures: pd.DataFrame | None = None,
@@ -91,9 +97,11 @@ def _rank_corr(m: np.ndarray, t: np.ndarray) -> np.ndarray:
         return (rm * rt).sum(axis=-1) / np.sqrt((rm ** 2).sum(axis=-1) * (rt ** 2).sum(axis=-1))
 
 
-def correlations(mc: pd.DataFrame, groups: dict, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+def correlations(mc: pd.DataFrame, groups: dict, n_resamples: int = 1000, seed: int = 0,
+                 runs: dict | None = None) -> pd.DataFrame:
     """Per group, measure and target: the mean over the group's pairs of the pair's Spearman rho across its
-    checkpoints, with a 95% bootstrap CI (each pair's checkpoints resampled with replacement)."""
+    checkpoints, with a 95% bootstrap CI (each pair's checkpoints resampled with replacement, then, with `runs`
+    (target -> one array of run values per row of `mc`), the target's runs at each picked checkpoint)."""
     rows = []
     for group, pairs in groups.items():
         for measure in MEASURES:
@@ -107,7 +115,8 @@ def correlations(mc: pd.DataFrame, groups: dict, n_resamples: int = 1000, seed: 
                     m, y = s[measure].to_numpy(float), s[target].to_numpy(float)
                     point.append(float(_rank_corr(m, y)))
                     pick = rng.integers(0, len(s), (n_resamples, len(s)))
-                    boot.append(_rank_corr(m[pick], y[pick]))
+                    y_runs = [runs[target][i] for i in s.index] if runs else [[v] for v in y]
+                    boot.append(_rank_corr(m[pick], cell_draws(y_runs, pick, rng)))
                     cells += len(s)
                 rho = float(nanmean(np.array(point, dtype=float))) if point else math.nan
                 lo = hi = math.nan
@@ -138,9 +147,10 @@ def build(df: pd.DataFrame, groups: dict, measures: pd.DataFrame | None = None, 
     pairs = [p for ps in groups.values() for p in ps]
     c = pair_cells(a, pairs)
     unit = unit or (unit_steps(a["step"]))
-    plateau, fits = plateaus(c, groups, threshold, unit, n_resamples, seed)
+    plateau, fits = plateaus(c, groups, threshold, unit, n_resamples, seed, a)
     mc = measure_cells(a, c, measures, unit)
-    corr = correlations(mc, groups, n_resamples, seed)
+    runs = {t: per_cell(runs_of(a, mc, "change" if t == "gain" else t, t)) for t in TARGETS} if len(mc) else None
+    corr = correlations(mc, groups, n_resamples, seed, runs)
     summary = {
         "fit": FIT, "threshold": threshold, "unit_steps": unit, "n_resamples": n_resamples, "seed": seed,
         "measures_available": [m for m in MEASURES if mc[m].notna().any()] if len(mc) else [],
@@ -160,31 +170,34 @@ def _steps(lo, hi) -> str:
     return f"{lo:,} to {hi:,}" if hi is not None else f"{lo:,} to none yet"
 
 
+NAMES = {"finetuned": "the fine-tuned score", "gain": "the fine-tuning gain (fine-tuned - BASE)",
+         "base": "the BASE score"}
+
+
+def plateau_text(r: dict, unit: int, threshold: float) -> str:
+    """One quantity's plateau in words, naming the quantity: where it plateaus (with CI), or how fast it still
+    changes."""
+    name, moves = NAMES[r["quantity"]], "rises" if r.get("direction", 1) > 0 else "falls"
+    if r["plateau_step"] is not None:
+        return (f"{name} plateaus at step {r['plateau_step']:,} (95% CI {_steps(r['ci_low'], r['ci_high'])}): from "
+                f"there on it changes by less than {threshold:g} per {unit:,} steps")
+    if r["n_steps"] < 2:
+        return f"{name}: one checkpoint only, no curve to read"
+    text = (f"{name} shows no plateau yet: it still {moves} by {abs(r['rise_after']):.3g} per {unit:,} steps "
+            f"between the last two checkpoints (no plateau in {r['p_no_plateau']:.0%} of the bootstrap replicates)")
+    return text + (", so more pre-training is still paying off" if r["quantity"] == "finetuned" else "")
+
+
 def findings(summary: dict) -> list[str]:
-    """One sentence per group for report.md: its plateau (with CI) or that none is visible, and the measure that
-    tracks the gain best."""
+    """One sentence per group for report.md: the plateau (with CI) of the fine-tuned score, the fine-tuning gain
+    and the BASE score, each named, or that none is visible; and the measure that tracks the gain best."""
     unit, threshold = summary["unit_steps"], summary["threshold"]
     best = summary["best_measure"]
+    by = {(r["group"], r["quantity"]): r for r in summary["plateaus"] if r["level"] == "group"}
     out = []
-    for r in summary["plateaus"]:
-        if r["level"] != "group" or r["quantity"] != "finetuned":
-            continue
-        g = r["group"]
-        base = next((b for b in summary["plateaus"] if b["level"] == "group" and b["group"] == g
-                     and b["quantity"] == "base"), None)
-        if r["plateau_step"] is not None:
-            text = (f"the fine-tuned score plateaus at step {r['plateau_step']:,} (95% CI {_steps(r['ci_low'], r['ci_high'])}"
-                    f"): from there on it rises by less than {threshold:g} per {unit:,} steps")
-        elif r["n_steps"] >= 2:
-            text = (f"no plateau is visible yet: the fine-tuned score still rises by {r['rise_after']:.3g} per "
-                    f"{unit:,} steps between the last two checkpoints (no plateau in {r['p_no_plateau']:.0%} of the "
-                    "bootstrap replicates), so more pre-training is still paying off")
-        else:
-            text = "one checkpoint only: no curve to read"
-        if base and base["plateau_step"] is not None:
-            text += f"; the BASE score plateaus at step {base['plateau_step']:,} ({_steps(base['ci_low'], base['ci_high'])})"
-        elif base and base["n_steps"] >= 2:
-            text += "; the BASE score shows no plateau yet"
+    for g in dict.fromkeys(group for group, _ in by):
+        rows = [by[(g, q)] for q in ("finetuned", "gain", "base") if (g, q) in by]
+        text = "; ".join(plateau_text(r, unit, threshold) for r in rows)
         b = best.get(g)
         if b:
             text += (f". The BASE measure that tracks the fine-tuning gain best: `{b['measure']}` (Spearman rho "
@@ -193,14 +206,16 @@ def findings(summary: dict) -> list[str]:
                 text += ", negative partly by construction: the gain is fine-tuned minus BASE"
         else:
             text += ". No BASE measure tracks the gain reliably here (every CI includes 0, or too few checkpoints)"
+        r = rows[0]
         few = f", only {r['n_steps']} checkpoints: read with care" if r["n_steps"] < 5 else ""
         out.append(f"**{g}** ({r['n_pairs']} pairs{few}): {text}.")
     return out
 
 
 def figure(sig: dict, path) -> str | None:
-    """figures/signal.png. Per group: mean fine-tuned and BASE score (dots), their isotonic fits (lines), the gain (bars), the plateau
-    step and its 95% CI (shaded); last panel: each measure's rank correlation with the gain, 95% CIs."""
+    """figures/signal.png. Per group: mean fine-tuned and BASE score and gain (dots), their monotone fits (lines),
+    the plateau steps of the fine-tuned score and of the gain with their 95% CIs (shaded); last panel: each
+    measure's rank correlation with the gain, 95% CIs."""
     # The look of every report figure (amuro.report.figures), whose helpers this reuses.
     from amuro.report.charts import plt_colors
     from amuro.report.figures import BASE_COLOR, FT_COLOR, _plt, _save, _step_axis
@@ -219,14 +234,19 @@ def figure(sig: dict, path) -> str | None:
             ax.plot(q["step"], q["mean"], "o", ms=4, color=color, label=f"{label} (mean over pairs)")
             ax.plot(q["step"], q["fit"], "-", color=color, lw=1.5, label=f"{label}, isotonic fit")
         gain = c[c["quantity"] == "gain"]
-        ax.plot(gain["step"], gain["mean"], ":", marker="s", ms=3, color="#55A868", label="gain (fine-tuned - BASE)")
-        row = plat[(plat["level"] == "group") & (plat["group"] == group) & (plat["quantity"] == "finetuned")]
-        if len(row) and pd.notna(row["plateau_step"].iloc[0]):
-            r = row.iloc[0]
-            ax.axvline(r["plateau_step"], color=FT_COLOR, ls="--", lw=1, label="plateau of the fine-tuned score")
-            lo, hi = r["ci_low"], r["ci_high"] if pd.notna(r["ci_high"]) else c["step"].max()
-            if pd.notna(lo):
-                ax.axvspan(lo, hi, color=FT_COLOR, alpha=0.12, lw=0)
+        ax.plot(gain["step"], gain["mean"], "s", ms=3, color=GAIN_COLOR, label="gain, fine-tuned - BASE (mean)")
+        ax.plot(gain["step"], gain["fit"], ":", color=GAIN_COLOR, lw=1.5, label="gain, monotone fit")
+        row = plat[(plat["level"] == "group") & (plat["group"] == group)]
+        for quantity, color in (("finetuned", FT_COLOR), ("gain", GAIN_COLOR)):
+            r = row[row["quantity"] == quantity]
+            if len(r) and pd.notna(r["plateau_step"].iloc[0]):
+                r = r.iloc[0]
+                ax.axvline(r["plateau_step"], color=color, ls="--", lw=1, label=f"plateau of the {quantity} "
+                           + ("score" if quantity == "finetuned" else "(fine-tuned - BASE)"))
+                lo, hi = r["ci_low"], r["ci_high"] if pd.notna(r["ci_high"]) else c["step"].max()
+                if pd.notna(lo):
+                    ax.axvspan(lo, hi, color=color, alpha=0.12, lw=0)
+        row = row[row["quantity"] == "finetuned"]
         ax.set_title(f"{group}\n({int(row['n_pairs'].iloc[0]) if len(row) else 0} pairs)")
         ax.set_ylabel("score (0-1)")
         _step_axis(ax, c["step"])

@@ -10,6 +10,7 @@ import pandas as pd
 
 from amuro.errors import AmuroError
 from amuro.report import analysis as A
+from amuro.report import headline as H
 from amuro.report import signal as S
 from amuro.report import diagnostics as D
 from amuro.report import runinfo
@@ -38,6 +39,7 @@ class Tables:
     run_on: dict = field(default_factory=dict)  # amuro.report.runinfo.run_on
     notes: dict = field(default_factory=dict)  # finding -> diagnostic lines (amuro.report.diagnostics)
     base_floor: float = D.BASE_FLOOR
+    tokens: dict = field(default_factory=dict)  # step -> tokens seen (`tokens_seen`), for the replication figure
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         return self.frames[name]
@@ -55,6 +57,7 @@ class Tables:
             "format_spread": f["format_spread"].to_dict("records"),
             "input": self.info,
             "signal": self.signal.get("summary"),
+            "findings": f["findings"].to_dict("records"),
             "run_on": self.run_on,
             "diagnostics": {"base_floor": self.base_floor, "notes": self.notes,
                             "constant_predictions": f["constant_predictions"].to_dict("records"),
@@ -103,9 +106,17 @@ def build(df: pd.DataFrame, groups: dict | None = None, num_fewshot: int | None 
     frames.update(signal["frames"])
     info = A.input_summary(df, num_fewshot)
     mrc = {d: A.mrc(a, d, num_fewshot, seed) for d in A.MRC_PAIRS}
-    return Tables(a=a, info=info, groups=dict(groups), paper_groups=paper_groups, mrc=mrc, frames=frames,
-                  run_on=runinfo.run_on(df, info, plan), notes=notes(a, frames, mrc, info, base_floor),
-                  base_floor=base_floor, signal=signal)
+    t = Tables(a=a, info=info, groups=dict(groups), paper_groups=paper_groups, mrc=mrc, frames=frames,
+               run_on=runinfo.run_on(df, info, plan), notes=notes(a, frames, mrc, info, base_floor),
+               base_floor=base_floor, signal=signal, tokens=tokens_seen(df))
+    frames["findings"] = H.summarise(t, seed)
+    return t
+
+
+def tokens_seen(df: pd.DataFrame) -> dict[int, int]:
+    """step -> pre-training tokens of the checkpoint, where the table says (the `tokens` column)."""
+    known = df.dropna(subset=["tokens"]).drop_duplicates("step")
+    return {int(s): int(n) for s, n in zip(known["step"], known["tokens"])}
 
 
 def notes(a: pd.DataFrame, f: dict, mrc: dict, info: dict, floor: float) -> dict:

@@ -41,9 +41,10 @@ def task_metadata(model: str, args: dict) -> dict:
     return meta
 
 
-def evaluate_arguments(sweep, job) -> dict:
+def evaluate_arguments(sweep, job, fewshot_seed: int | None = None) -> dict:
     """`lm_eval.simple_evaluate`'s keyword arguments for one job (all but `task_manager`), and `metadata` for the
-    TaskManager."""
+    TaskManager; `fewshot_seed` (one of the spec's `fewshot_seeds`) is lm-eval's `--fewshot_random_seed`, which the
+    tasks' demonstration sampler draws with."""
     plan = sweep.spec.evaluate
     args = model_args(plan.model, sweep.load_args(job))
     device = None
@@ -52,6 +53,8 @@ def evaluate_arguments(sweep, job) -> dict:
 
         device = plan.device or ("cuda" if torch.cuda.is_available() else "cpu")
     seeds = {} if plan.seed is None else {f"{k}_seed": plan.seed for k in ("random", "numpy", "torch", "fewshot_random")}
+    if fewshot_seed is not None:
+        seeds["fewshot_random_seed"] = fewshot_seed
     return {"model": plan.model, "model_args": args, "tasks": list(job.tasks), "num_fewshot": plan.num_fewshot,
             "limit": plan.limit, "batch_size": plan.batch_size, "device": device,
             "use_cache": str(sweep.layout.cache(job)) if plan.cache else None, "verbosity": "WARNING",

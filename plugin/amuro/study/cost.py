@@ -125,7 +125,7 @@ def stage_totals(spec, jobs) -> dict[str, Totals]:
     stages = {s: Totals() for s in STAGES}
     for job in jobs:
         stage = stages["base evaluation" if job.train == BASE else "fine-tuned evaluation"]
-        for task in job.tasks:
+        for task in job.tasks * len(job.fewshot_seeds):  # evaluated once per draw of demonstrations
             stage.add(task_totals(task, spec.evaluate.num_fewshot, spec.evaluate.limit))
         if job.train != BASE:
             stages["training"].training += training_tokens(job.train, spec.training)

@@ -1,8 +1,11 @@
 """What a sweep will do: the models to train and evaluate, and where each one's files go.
 
 A *job* is one model of the sweep: a checkpoint as it is (`train == "base"`), or the checkpoint fine-tuned on one
-training set by one method (full or LoRA; `<train>` below reads `<train>-lora` for LoRA). (The report's *cells*, step x training set x evaluation set x format, are a different thing.) Each
-job leaves, under the sweep's output folder:
+training set by one method (full or LoRA) and, where the spec lists `seeds`, with one seed (`<train>` below reads
+`<train>-lora` for LoRA, `<train>-seed<s>` for a seed). A job evaluates its model once per draw of demonstrations
+the spec lists (`evaluate: fewshot_seeds`), each into its own lm-eval JSON (`<train>-fewshot<f>.json` below). (The
+report's *cells*, step x training set x evaluation set x format, are a different thing.) Each job leaves, under
+the sweep's output folder:
 
     models/<revision>/<train>/        the fine-tuned model and its run_card.json (weights deleted after evaluation
                                       when the spec says keep_weights: false; the run card stays)
@@ -38,11 +41,18 @@ class ModelJob:
     train: str  # BASE, or the training set the checkpoint is fine-tuned on
     tasks: tuple[str, ...]
     method: str = "full"  # full | lora (a BASE job is not fine-tuned: full)
+    seed: int | None = None  # the fine-tuning seed (spec `seeds`); None: no seed axis
+    fewshot_seeds: tuple[int | None, ...] = (None,)  # one evaluation per draw of demonstrations (None: one draw)
 
     @property
     def key(self) -> str:
-        """The job's name within its checkpoint: `mnli`, `mnli-lora`, `base`."""
-        return self.train if self.method == "full" else f"{self.train}-{self.method}"
+        """The job's name within its checkpoint: `mnli`, `mnli-lora`, `mnli-seed1`, `base`."""
+        key = self.train if self.method == "full" else f"{self.train}-{self.method}"
+        return key if self.seed is None else f"{key}-seed{self.seed}"
+
+    def evaluation(self, fewshot_seed: int | None) -> str:
+        """The name of one of its evaluations: the key, and the draw of demonstrations where there are several."""
+        return self.key if fewshot_seed is None else f"{self.key}-fewshot{fewshot_seed}"
 
     @property
     def name(self) -> str:
@@ -70,12 +80,12 @@ class Layout:
     def model_dir(self, job: ModelJob) -> Path:
         return self.out / "models" / job.checkpoint.revision / job.key
 
-    def result_json(self, job: ModelJob) -> Path:
-        return self.out / "lm_eval" / job.checkpoint.revision / f"{job.key}.json"
+    def result_json(self, job: ModelJob, fewshot_seed: int | None = None) -> Path:
+        return self.out / "lm_eval" / job.checkpoint.revision / f"{job.evaluation(fewshot_seed)}.json"
 
-    def lm_eval_dir(self, job: ModelJob) -> Path:
+    def lm_eval_dir(self, job: ModelJob, fewshot_seed: int | None = None) -> Path:
         """lm-eval's own outputs (EvaluationTracker results and samples, W&B run), when the spec asks for them."""
-        return self.out / "lm_eval" / job.checkpoint.revision / job.key
+        return self.out / "lm_eval" / job.checkpoint.revision / job.evaluation(fewshot_seed)
 
     def log(self, job: ModelJob) -> Path:
         return self.out / "logs" / job.checkpoint.revision / f"{job.key}.log"
@@ -94,7 +104,7 @@ class Layout:
         return not job.finetuned or (self.model_dir(job) / RUN_CARD).is_file()
 
     def evaluated(self, job: ModelJob) -> bool:
-        return self.result_json(job).is_file()
+        return all(self.result_json(job, f).is_file() for f in job.fewshot_seeds)
 
     def leftover_weights(self, job: ModelJob) -> list[Path]:
         """What a fine-tuned job keeps besides its run card (deleted after evaluation when keep_weights is false)."""
@@ -107,7 +117,8 @@ def default_out(spec: RunSpec) -> Path:
     from amuro.configs import is_packaged
 
     beside = spec.path is not None and not is_packaged(spec.path)
-    return (spec.path.parent if beside else Path("runs")) / spec.name
+    out = (spec.path.parent if beside else Path("runs")) / spec.name
+    return out / spec.family if spec.family else out
 
 
 def checkpoints(spec: RunSpec) -> list[Checkpoint]:
@@ -121,11 +132,13 @@ def checkpoints(spec: RunSpec) -> list[Checkpoint]:
 
 
 def plan(spec: RunSpec) -> list[ModelJob]:
-    """Every job of the spec: per checkpoint, the base model, then one fine-tuned model per training set and
-    method."""
+    """Every job of the spec: per checkpoint, the base model, then one fine-tuned model per training set, method
+    and seed."""
+    draws = tuple(spec.evaluate.fewshot_seeds) or (None,)
     return [job for ckpt in checkpoints(spec) for job in (
-        ModelJob(ckpt, BASE, tuple(spec.tasks(BASE))),
-        *(ModelJob(ckpt, train, tuple(spec.tasks(train)), method) for train in spec.train for method in spec.methods))]
+        ModelJob(ckpt, BASE, tuple(spec.tasks(BASE)), fewshot_seeds=draws),
+        *(ModelJob(ckpt, train, tuple(spec.tasks(train)), method, seed, draws) for train in spec.train
+          for method in spec.methods for seed in (spec.seeds or (None,))))]
 
 
 def settings(spec: RunSpec) -> list[str]:
@@ -155,11 +168,14 @@ def describe(spec: RunSpec, jobs: list[ModelJob], layout: Layout, gpu: str = "a1
     methods = f" x {len(spec.methods)} methods ({', '.join(spec.methods)})" if len(spec.methods) > 1 else ""
     from amuro.study.ledger import observe, run_lines
 
+    methods += f" x {len(spec.seeds)} seeds" if spec.seeds else ""
     lines = [f"{spec.name}: {n_ckpt} checkpoints of {spec.model} x (base + {len(spec.train)} training sets{methods}) "
              f"-> {layout.out}", *settings(spec), *run_lines(observe(spec)),
              f"trainings: {len(trainings)} ({done_t} done, {len(trainings) - done_t} to run)",
-             f"evaluations: {len(jobs)} ({done_e} done, {len(jobs) - done_e} to run), "
-             f"{sum(len(j.tasks) for j in jobs)} lm-eval tasks in all"]
+             f"evaluations: {len(jobs)} ({done_e} done, {len(jobs) - done_e} to run)"
+             + (f", each once per draw of demonstrations ({len(spec.evaluate.fewshot_seeds)})"
+                if spec.evaluate.fewshot_seeds else "")
+             + f", {sum(len(j.tasks) * len(j.fewshot_seeds) for j in jobs)} lm-eval tasks in all"]
     for j in jobs:
         state = "done" if layout.evaluated(j) else "trained" if j.finetuned and layout.trained(j) else "to run"
         lines.append(f"  step {j.checkpoint.step:>9}  {j.name:<40} {len(j.tasks):>3} tasks  {state}")

@@ -19,6 +19,12 @@ Written by the sweep (`rows_from_lm_eval`, `append_rows`), read by `amuro report
     profile      (optional) the study profile of the sweep (paper | corrected); the JSON's amuro.provenance has
                  every knob
     method       (optional) full | lora: how the model was fine-tuned; missing in older tables = full
+    family       (optional) the model family a spec names (`family:`, or a spec's `families:`); the report
+                 analyses each family apart (each `model` where empty), never pooling two
+    seed         (optional) the fine-tuning seed (a spec's `seeds:`), an integer; empty: no seed axis (BASE rows)
+    fewshot_seed (optional) the seed of the demonstrations' draw (`evaluate: fewshot_seeds:`, lm-eval's
+                 --fewshot_random_seed); empty: no demonstration axis. Rows that differ only in these two are
+                 replicates of one cell: the report averages them and resamples them (amuro.report.stats)
 
 Beside it, a sweep with `evaluate: {completion_loss: N}` writes base_measures.csv, the BASE checkpoints' own
 measures (`amuro.study.measures`), which `amuro report` reads from the same folder for its "Is more pre-training
@@ -46,8 +52,11 @@ if TYPE_CHECKING:
 
 COLUMNS = ("model", "revision", "step", "tokens", "train", "eval", "format", "num_fewshot", "metric", "value",
            "stderr", "n")
-KEY = ("model", "revision", "train", "method", "eval", "format", "num_fewshot", "metric")  # one row per key
-OPTIONAL = {"profile": "", "method": "full"}  # columns older tables lack, and what they mean there
+KEY = ("model", "revision", "train", "method", "eval", "format", "num_fewshot", "metric", "seed",
+       "fewshot_seed")  # one row per key
+# Columns older tables lack, and what they mean there.
+OPTIONAL = {"profile": "", "method": "full", "family": "", "seed": "", "fewshot_seed": ""}
+SEEDS = ("seed", "fewshot_seed")  # integers or empty, kept as text labels ("" = no such axis)
 METRICS = ("acc", "acc_norm", "rougeL", *CATWALK_METRICS)
 BASE = "base"  # the `train` value of a model that was not fine-tuned
 METHODS = ("full", "lora")  # how a model was fine-tuned (the `method` column; BASE rows say full)
@@ -120,6 +129,13 @@ def validate(df: pd.DataFrame, source: str = "results table", first_line: int | 
             raise AmuroError(f"{source}: {where(i)}: {col} {shown!r} is not {kind}"
                              + ("" if col in _INTS + _FLOATS else " or empty"))
         out[col] = num.astype("Int64") if col in _INTS + _OPTIONAL_INTS else num
+    for col in SEEDS:
+        num = pd.to_numeric(out[col].where(out[col] != ""), errors="coerce")
+        bad = (out[col] != "") & (num.isna() | (num != num.round()))
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            raise AmuroError(f"{source}: {where(i)}: {col} {out[col].iloc[i]!r} is not an integer or empty")
+        out[col] = [("" if v == "" else str(int(n))) for v, n in zip(out[col], num)]
     for col, allowed in _CHOICES.items():
         bad = ~out[col].isin(allowed)
         if bad.any():
@@ -152,6 +168,7 @@ def rows_from_lm_eval(results: dict, source: str) -> list[dict]:
                 "stderr": stderr if isinstance(stderr, (int, float)) else "",
                 "n": results["n-samples"][task]["effective"], "source": source,
                 "profile": meta.get("provenance", {}).get("profile", ""), "method": meta.get("method", "full"),
+                **{k: "" if meta.get(k) is None else meta[k] for k in ("family", *SEEDS)},
                 **diagnostic_columns(meta.get("diagnostics", {}).get(task)),
             })
     return rows

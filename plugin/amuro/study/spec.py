@@ -4,6 +4,8 @@
 name: olmo1b_paper                 # outputs go to runs/<name>/ beside the spec (or `amuro sweep --out DIR`)
 model: allenai/OLMo-1B-hf          # Hub repo id, or a local folder of revision sub-folders (`amuro demo`);
                                    #   paths in a spec are relative to the spec file
+family: null                       # a name for the model's family: its rows carry it, the report analyses each
+                                   #   family apart; outputs go to runs/<name>/<family>/
 checkpoints:                       # any mix; each checkpoint once, in step order
   steps: [1000, 18000, 342000]     #   revisions whose name carries these steps
   revisions: [step738000-tokens3095B]   # explicit branch names (checked against the repo)
@@ -14,6 +16,8 @@ checkpoints:                       # any mix; each checkpoint once, in step orde
 profile: corrected                 # paper | corrected (amuro.study.profiles): the defaults of the knobs marked (p)
 train: [xsum, socialiqa, mnli, paws, tulu]
 methods: [full]                    # full and/or lora: how each training set is fine-tuned
+seeds: []                          # fine-tune each cell once per seed (amuro.train.sft --seed; rows carry `seed`);
+                                   #   [] = once, with the training default (seed 42), rows without a seed
 evaluate:
   formats: [default, io, instruct] # prompt formats of the 13 SFT-family sets
   instruction_formats: null        # (p) formats of the six instruction-tuning sets: harness and/or the three
@@ -40,6 +44,8 @@ evaluate:
   wandb_args: {}                   #   --wandb_args (e.g. {project: amuro}; WANDB_MODE=offline works),
   hf_hub_log_args: {}              #   --hf_hub_log_args,
   seed: null                       #   --seed (random, numpy, torch and few-shot seeds)
+  fewshot_seeds: []                # evaluate every model once per draw of demonstrations (lm-eval's
+                                   #   --fewshot_random_seed; rows carry `fewshot_seed`); [] = one draw
   completion_loss: 0               # N > 0: also score each BASE checkpoint's loss on N fixed examples of each
                                    #   training set's completions (amuro.study.measures; base_measures.csv)
 training: {}                       # (p) flags of `python -m amuro.train.sft`, e.g. {learning_rate: 1e-5}
@@ -53,6 +59,7 @@ launcher:
                                    #   (docs/slurm.md), and max_concurrent: tasks running at once (--array=...%N)
 keep_weights: true                 # false: delete a fine-tuned model once it is evaluated
 ```
+Several families at once: `families:` in place of `model` and `checkpoints` (`amuro.study.families`).
 Roles come from the registry: a set is `in_domain` or `ood` for the training sets it names; `cross_task` for a
 per-dataset training set is the evaluation set of every other one (xsum, socialiqa, mnli, paws: the paper's
 Figs. 11-12, of which the MRC uses the classification <-> generation pairs). For the base model a role means its
@@ -111,6 +118,7 @@ class EvalPlan:
     wandb_args: dict = field(default_factory=dict)
     hf_hub_log_args: dict = field(default_factory=dict)
     seed: int | None = None
+    fewshot_seeds: tuple[int, ...] = ()
     completion_loss: int = 0
 
 
@@ -127,9 +135,11 @@ class RunSpec:
     name: str
     model: str
     checkpoints: CheckpointSelection
+    family: str | None = None
     profile: str = DEFAULT
     train: tuple[str, ...] = ()
     methods: tuple[str, ...] = ("full",)
+    seeds: tuple[int, ...] = ()
     evaluate: EvalPlan = EvalPlan()
     training: dict = field(default_factory=dict)
     lora: dict = field(default_factory=dict)
@@ -147,7 +157,8 @@ class RunSpec:
                 **dataclasses.asdict(self.task_options()), "dtype": e.dtype,
                 "num_fewshot": e.num_fewshot, "gen_kwargs": e.gen_kwargs,
                 "instruction_formats": list(e.instruction_formats), "training": self.training,
-                "lora": self.lora}
+                "lora": self.lora, "family": self.family, "seeds": list(self.seeds),
+                "fewshot_seeds": list(e.fewshot_seeds)}
 
     def task_options(self) -> TaskOptions:
         """The amuro tasks' options (lm-eval metadata) this spec evaluates with."""
@@ -255,6 +266,13 @@ def _check_names(spec: RunSpec) -> None:
                              "evaluate: instruction_formats")
     for fmt in spec.evaluate.instruction_formats:
         check_format(fmt, next(n for n, s in SETS.items() if s.harness))
+    for what, seeds in (("seeds", spec.seeds), ("evaluate: fewshot_seeds", spec.evaluate.fewshot_seeds)):
+        if len(set(seeds)) < len(seeds) or any(x < 0 for x in seeds):
+            raise AmuroError(f"{what} must be distinct integers >= 0, got {list(seeds)}")
+    if spec.evaluate.fewshot_seeds and spec.evaluate.num_fewshot == 0:
+        raise AmuroError("evaluate: fewshot_seeds draws demonstrations, but num_fewshot is 0: there are none to draw")
+    if spec.family is not None and not (spec.family and all(ch.isalnum() or ch in "._-" for ch in spec.family)):
+        raise AmuroError(f"family {spec.family!r} must be letters, digits, '.', '_' or '-' (it names a folder)")
     for method in spec.methods:
         if method not in METHODS:
             raise AmuroError(f"methods: unknown method {method!r}; known: {', '.join(METHODS)}")
@@ -303,9 +321,18 @@ def _at_least(value, low: int, where: str) -> None:
 
 
 def load_spec(path: str | Path) -> RunSpec:
+    """The spec of a file that names one model (a spec of several `families:`: amuro.study.families)."""
+    path = Path(path)
+    data = read_yaml(path)
+    if isinstance(data, dict) and "families" in data:
+        raise AmuroError(f"{path} names several families: each is a sweep of its own (amuro.study.families."
+                         "load_specs; `amuro sweep` runs them all)")
+    return parse_spec(data, path)
+
+
+def read_yaml(path: Path):
     import yaml
 
-    path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as e:
@@ -314,4 +341,4 @@ def load_spec(path: str | Path) -> RunSpec:
         mark = getattr(e, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         raise AmuroError(f"{path}{line}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
-    return parse_spec(data, path)
+    return data

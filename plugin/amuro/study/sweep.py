@@ -110,7 +110,8 @@ class Sweep:
             return None
         stages = []
         try:
-            remove_stale_temporaries(self.layout.result_json(job).parent, self.layout.result_json(job).name)
+            for path in (self.layout.result_json(job, f) for f in job.fewshot_seeds):
+                remove_stale_temporaries(path.parent, path.name)
             try:
                 if not self.layout.trained(job):
                     self.train(job)
@@ -172,6 +173,8 @@ class Sweep:
                 "--output_dir", str(self.layout.model_dir(job)), "--resume"]
         if "revision" in load:
             args += ["--model_revision", load["revision"]]
+        if job.seed is not None:  # the spec's `seeds`: one model per seed (TRL's --seed)
+            args += ["--seed", str(job.seed)]
         return [*command, *target, *args, *training_flags(self.spec, job.method)]
 
     def train(self, job: ModelJob) -> None:
@@ -192,13 +195,19 @@ class Sweep:
         return {**load, **self.spec.evaluate.model_args, "dtype": self.spec.eval_dtype(job.train)}
 
     def evaluate(self, job: ModelJob) -> None:
-        """All the job's tasks in one `simple_evaluate`: the model is loaded once."""
+        """All the job's tasks in one `simple_evaluate` per draw of demonstrations (the model is loaded once per
+        draw); a draw already evaluated is kept."""
+        for fewshot_seed in job.fewshot_seeds:
+            if not self.layout.result_json(job, fewshot_seed).is_file():
+                self._evaluate(job, fewshot_seed)
+
+    def _evaluate(self, job: ModelJob, fewshot_seed: int | None) -> None:
         import lm_eval
         from lm_eval.utils import handle_non_serializable
 
         import amuro
 
-        kwargs = evaluate_arguments(self, job)  # amuro.study.backends: the call for hf, amuro-hf or vllm
+        kwargs = evaluate_arguments(self, job, fewshot_seed)  # amuro.study.backends: the call for hf, amuro-hf, vllm
         if kwargs["use_cache"]:  # lm-eval's request cache is keyed by request only: one per model and revision
             Path(kwargs["use_cache"]).parent.mkdir(parents=True, exist_ok=True)
         # lm-eval warns, for every task with a custom dataset loader, that custom kwargs exist: noise here.
@@ -206,7 +215,7 @@ class Sweep:
         if not any(isinstance(f, _NotCustomKwargsWarning) for f in task_logger.filters):
             task_logger.addFilter(_NotCustomKwargsWarning())
         manager = amuro.task_manager(include_defaults=False, metadata=kwargs.pop("metadata"))
-        plan, folder = self.spec.evaluate, self.layout.lm_eval_dir(job)
+        plan, folder = self.spec.evaluate, self.layout.lm_eval_dir(job, fewshot_seed)
         tracker = None
         if plan.log_samples or plan.wandb_args or plan.hf_hub_log_args:  # lm-eval's own outputs, as its CLI writes
             from lm_eval.loggers import EvaluationTracker
@@ -216,13 +225,15 @@ class Sweep:
         samples = results.pop("samples", None)
         found = diagnostics.diagnose(samples or {})  # what the report needs from the samples (amuro block)
         if tracker is not None:
-            lm_eval_outputs(results, samples, plan, tracker, folder, f"{self.spec.name}/{job.name}")
+            lm_eval_outputs(results, samples, plan, tracker, folder,
+                            f"{self.spec.name}/{job.checkpoint.revision}/{job.evaluation(fewshot_seed)}")
         ckpt = job.checkpoint
         results["amuro"] = {"model": ckpt.model, "revision": ckpt.revision, "step": ckpt.step, "tokens": ckpt.tokens,
-                            "train": job.train, "method": job.method, "model_args": kwargs["model_args"],
+                            "train": job.train, "method": job.method, "family": self.spec.family, "seed": job.seed,
+                            "fewshot_seed": fewshot_seed, "model_args": kwargs["model_args"],
                             "provenance": self.spec.provenance(), "diagnostics": found}
         text = json.dumps(results, indent=1, default=handle_non_serializable)
-        write_atomic(self.layout.result_json(job), self._portable(text))
+        write_atomic(self.layout.result_json(job, fewshot_seed), self._portable(text))
 
     def _portable(self, text: str) -> str:
         """Paths inside the run folder relative to it, the task YAMLs' paths relative to their package: a results
@@ -235,9 +246,10 @@ class Sweep:
         return text
 
     def rows(self, job: ModelJob) -> list[dict]:
-        """The results-table rows of an evaluated job, from its lm-eval JSON."""
-        path = self.layout.result_json(job)
-        return rows_from_lm_eval(json.loads(path.read_text()), source=str(path.relative_to(self.out)))
+        """The results-table rows of an evaluated job, from its lm-eval JSON(s)."""
+        paths = [self.layout.result_json(job, f) for f in job.fewshot_seeds]
+        return [row for p in paths for row in rows_from_lm_eval(json.loads(p.read_text()),
+                                                                 source=str(p.relative_to(self.out)))]
 
 
 def training_flags(spec: RunSpec, method: str = "full") -> list[str]:
