@@ -120,7 +120,7 @@ CASES = [
                                                          "env": {"AMURO_DATA_DIR": data_dir_with(
                                                              t, "mnli", "validation_matched", b'{"x": "\xff"}\n')}},
      "validation_matched.jsonl:13: not UTF-8 text", 2),
-    ("prompt: a label out of range", lambda t: {"argv": ["prompt", "mnli", "default", "-n", "20"],
+    ("prompt: a label out of range", lambda t: {"argv": ["prompt", "mnli", "default", "-n", "1"],  # row 13: read
                                                 "env": {"AMURO_DATA_DIR": data_dir_with(
                                                     t, "mnli", "validation_matched",
                                                     '{"premise": "p", "hypothesis": "h", "label": 7, "idx": 99}\n')}},

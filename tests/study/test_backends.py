@@ -13,6 +13,8 @@ from amuro.study.sweep import Sweep
 
 from conftest import ROOT
 
+PAPER_TASKS = {"amuro_fewshot": "paper", "amuro_splits": "authors", "amuro_rte": "neutral", "amuro_harness": "catwalk"}
+
 
 def paper_sweep(tmp_path, **evaluate):
     spec = load_spec(ROOT / "runs" / "olmo1b_paper.yaml")  # offline: its revisions_file names the branches
@@ -37,7 +39,7 @@ def test_vllm_gets_prefix_caching_and_the_checkpoints_tokenizer(tmp_path):
         "fewshot_as_multiturn": False, "log_samples": True,
         "metadata": {"pretrained": "allenai/OLMo-1B-hf", "revision": revision, "dtype": "bfloat16",
                      "gpu_memory_utilization": 0.8, "enable_prefix_caching": True, "tokenizer_revision": revision,
-                     "amuro_fewshot": "paper"},
+                     **PAPER_TASKS},
     }
     assert len(call["tasks"]) == 45  # 13 sets x 3 formats + the 6 instruction-tuning sets in their harness prompt
     # A fine-tuned model is a local folder: no revision to pin.
@@ -62,8 +64,12 @@ def test_amuro_hf_is_unchanged(tmp_path):
     call = evaluate_arguments(sweep, sweep.jobs()[0])
     assert call["model"] == "amuro-hf" and call["device"] == "cpu"  # the paper profile's model and rules
     assert call["model_args"] == {"pretrained": "allenai/OLMo-1B-hf", "revision": "step1000-tokens4B",
-                                  "dtype": "float32", "tokenprob": "paper"}
-    assert call["metadata"] == {**call["model_args"], "amuro_fewshot": "paper"}
+                                  "dtype": "float32", "tokenprob": "paper", "long_prompts": "whole"}
+    assert call["metadata"] == {**call["model_args"], **PAPER_TASKS}
+    # The authors' dtypes: BASE checkpoints in fp32, SFT models bf16 (DeepSpeed's saves), Tulu models fp32 (catwalk).
+    dtypes = {j.train: evaluate_arguments(sweep, j)["model_args"]["dtype"] for j in sweep.jobs()[:6]}
+    assert dtypes == {"base": "float32", "xsum": "bfloat16", "socialiqa": "bfloat16", "mnli": "bfloat16",
+                      "paws": "bfloat16", "tulu": "float32"}
     assert [call[f"{k}_seed"] for k in ("random", "numpy", "torch", "fewshot_random")] == [7] * 4  # lm_eval --seed
 
 

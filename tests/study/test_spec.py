@@ -39,7 +39,7 @@ def test_a_profile_sets_the_knobs_the_spec_leaves_unset():
     paper = parse_spec({**BASE_SPEC, "profile": "paper", "train": ["mnli"]})
     e = paper.evaluate
     assert (e.model, e.model_args, e.fewshot, e.gen_kwargs, e.instruction_formats) == (
-        "amuro-hf", {"tokenprob": "paper", "truncation": "none"}, "paper", {"until": []}, ("harness",))
+        "amuro-hf", {"tokenprob": "paper", "long_prompts": "whole"}, "paper", {"until": []}, ("harness",))
     assert (e.splits, e.rte, e.harness) == ("authors", "neutral", "catwalk")
     assert [paper.eval_dtype(t) for t in ("base", "mnli", "tulu")] == ["float32", "bfloat16", "float32"]
     assert paper.training == {"loss_averaging": "per_example", "round_rotary_to_bf16": True}

@@ -62,7 +62,8 @@ def _check(row, columns, where):
 def test_every_fixture_file_has_the_real_hf_schema():
     assert set(HF_SCHEMAS) == set(SETS)
     for name, (splits, columns) in HF_SCHEMAS.items():
-        assert sorted(p.stem for p in (FIXTURES / name).glob("*.jsonl")) == sorted(splits), name
+        authors = [SETS[name].authors_eval.local] if SETS[name].authors_eval else []  # the authors' copy
+        assert sorted(p.stem for p in (FIXTURES / name).glob("*.jsonl")) == sorted([*splits, *authors]), name
         for split in splits:
             rows = _rows(FIXTURES / name / f"{split}.jsonl")
             assert len(rows) >= 8, (name, split)
@@ -122,3 +123,20 @@ def test_hub_failure_is_one_line(monkeypatch):
         load_split("rte", "validation")
     assert "nyu-mll/glue (rte) split 'validation'" in str(e.value) and "AMURO_DATA_DIR" in str(e.value)
     assert "\n" not in str(e.value)
+
+
+def test_the_authors_qqp_and_stsb_rows_are_setfits_unlabelled_test_splits():
+    """`amuro_splits: authors` reads SetFit's copies (text1/text2, label -1 everywhere), renamed into the set's
+    schema: under the authors' label rules every gold answer is "no", the defect the paper profile reproduces."""
+    from amuro.tasks.data import locate
+    from amuro.tasks.templates import render
+
+    for name, a, b in (("qqp", "question1", "question2"), ("stsb", "sentence1", "sentence2")):
+        ts = SETS[name]
+        rows = load_split(name, ts.eval_split, authors=True)
+        raw = _rows(FIXTURES / name / "setfit_test.jsonl")
+        assert [(r[a], r[b], r["label"]) for r in rows] == [(r["text1"], r["text2"], -1) for r in raw]
+        assert {render(name, "default", r).target for r in rows} == {"no"}
+        assert locate(name, ts.eval_split, authors=True)(2) == f"{FIXTURES / name / 'setfit_test.jsonl'}:3"
+        # the labelled split is untouched
+        assert load_split(name, ts.eval_split) == _rows(FIXTURES / name / f"{ts.eval_split}.jsonl")

@@ -20,9 +20,9 @@ batched path. The results are what HFLM computes (tests compare them).
 - `off`: plain HFLM (no rule, no prefix reuse).
 Rolling log-likelihoods are never changed.
 
-`truncation=` what happens to a prompt longer than the model's context (`max_length`, from its config):
+`long_prompts=` what happens to a prompt longer than the model's context (`max_length`, from its config):
 - `left` (default): lm-eval's policy, the prompt's start is cut (the earliest demonstrations first);
-- `none`: the whole prompt reaches the model, past its trained positions, as the authors' runs fed OLMo-1B their
+- `whole`: the whole prompt reaches the model, past its trained positions, as the authors' runs fed OLMo-1B their
   4-shot summarization prompts (a model with learned absolute positions cannot take them and fails).
 Either way each task logs once how many of its documents were longer than the context.
 """
@@ -45,7 +45,7 @@ from amuro.eval.prefix import MIN_SHARED_PREFIX, continuation_scores, generate_f
 from amuro.eval.scoring import paper_candidates
 
 TOKENPROB_MODES = ("first", "paper", "off")
-TRUNCATION_MODES = ("left", "none")
+LONG_PROMPTS = ("left", "whole")  # `truncation` is HFLM's own (tokenizer) flag
 log = logging.getLogger("amuro")
 GREEDY_KWARGS = {"do_sample", "temperature"}  # generation kwargs the shared path takes; others go to HFLM
 
@@ -61,13 +61,13 @@ def _tokenprob_request(req) -> bool:
 
 @register_model("amuro-hf")
 class AmuroHFLM(HFLM):
-    def __init__(self, tokenprob: str = "first", truncation: str = "left", **kwargs) -> None:
+    def __init__(self, tokenprob: str = "first", long_prompts: str = "left", **kwargs) -> None:
         if tokenprob not in TOKENPROB_MODES:
             raise AmuroError(f"unknown tokenprob={tokenprob!r}; known: {', '.join(TOKENPROB_MODES)}")
-        if truncation not in TRUNCATION_MODES:
-            raise AmuroError(f"unknown truncation={truncation!r}; known: {', '.join(TRUNCATION_MODES)}")
+        if long_prompts not in LONG_PROMPTS:
+            raise AmuroError(f"unknown long_prompts={long_prompts!r}; known: {', '.join(LONG_PROMPTS)}")
         super().__init__(**kwargs)
-        self.tokenprob, self.truncation = tokenprob, truncation
+        self.tokenprob, self.long_prompts = tokenprob, long_prompts
         self.context_length = self.max_length  # the model's own (or --model_args max_length)
         self._counted: set[str] = set()
 
@@ -82,17 +82,17 @@ class AmuroHFLM(HFLM):
         for task, (docs, long) in by_task.items():
             if long and task not in self._counted:
                 self._counted.add(task)
-                what = ("given whole, past its trained positions (truncation=none)" if self.truncation == "none"
-                        else "cut from the left (truncation=left)")
+                what = ("given whole, past its trained positions (long_prompts=whole)" if self.long_prompts == "whole"
+                        else "cut from the left (long_prompts=left)")
                 log.warning("%s: %d of %d documents are longer than the model's %d-token context: %s", task,
                             len(long), len(docs), self.context_length, what)
 
     @contextlib.contextmanager
     def _room_for(self, longest: int):
-        """HFLM cuts inputs longer than its max_length from the left: under truncation=none it gets room for the
+        """HFLM cuts inputs longer than its max_length from the left: under long_prompts=whole it gets room for the
         longest (its auto batch size is then measured at that length too)."""
         saved = self._max_length
-        if self.truncation == "none":
+        if self.long_prompts == "whole":
             self._max_length = max(self.context_length, longest)
         try:
             yield
@@ -142,7 +142,7 @@ class AmuroHFLM(HFLM):
         by_context: dict[tuple[int, ...], list[int]] = {}
         lone = []
         for i, (_, ctx_enc, cont_enc) in enumerate(reqs):
-            if self.backend != "causal" or self.truncation == "left" and len(ctx_enc) + len(cont_enc) - 1 > \
+            if self.backend != "causal" or self.long_prompts == "left" and len(ctx_enc) + len(cont_enc) - 1 > \
                     self.context_length:
                 lone.append(i)  # HFLM truncates it from the left: no common prefix to speak of
             else:
@@ -179,7 +179,7 @@ class AmuroHFLM(HFLM):
             ids = self.tok_encode(context)
             lengths.append(len(ids) + kwargs["max_gen_toks"])
             greedy = not kwargs.get("do_sample") and set(kwargs) - {"until", "max_gen_toks"} <= GREEDY_KWARGS
-            if not greedy or self.truncation == "left" and lengths[-1] > self.context_length:
+            if not greedy or self.long_prompts == "left" and lengths[-1] > self.context_length:
                 lone.append(i)  # sampling, or HFLM truncates the context from the left
             else:
                 plans.setdefault(repr(sorted(gen_kwargs.items())), []).append((i, ids))
@@ -237,7 +237,7 @@ class AmuroHFLM(HFLM):
                 candidates[labels] = paper_candidates(self.tokenizer, labels)
             docs.append((members, labels, self.tokenizer(context)["input_ids"]))  # the prompt verbatim
         self._count_long([requests[d[0][0]] for d in docs], [len(ids) for _, _, ids in docs])
-        if self.truncation == "left":  # the last context_length tokens, as lm-eval's left cut reads them
+        if self.long_prompts == "left":  # the last context_length tokens, as lm-eval's left cut reads them
             docs = [(members, labels, ids[-self.context_length:]) for members, labels, ids in docs]
         by_ids: dict[tuple[int, ...], list[int]] = {}
         for d, (_, _, ids) in enumerate(docs):

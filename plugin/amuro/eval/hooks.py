@@ -103,15 +103,8 @@ def load_task_dataset(task_set: str, prompt_format: str, *, pretrained=None, tok
     ts = get_set(task_set)
     options = TaskOptions.from_metadata(**metadata)
     harness = prompt_format == HARNESS
-    draw = options.fewshot
-    if draw == "paper" and harness:
-        # The authors scored the harness prompts with catwalk, which drew demonstrations per document index
-        # (amuro.eval.catwalk), not their first-k rows.
-        draw = "catwalk"
-    catwalk_join = harness and options.harness == "catwalk"
-    # The authors' join has no delimiter; the harness format keeps lm-eval's or catwalk's own in every mode.
-    paper_join = draw == "paper"
-    joins = ("" if paper_join else " " if catwalk_join else target_delimiter(task_set, prompt_format), catwalk_join)
+    draw, join, strip = options.demonstrations(harness, target_delimiter(task_set, prompt_format))
+    joins = (join, strip)
     eval_rows = _render_rows(ts, prompt_format, ts.eval_split, amuro_data_dir, options, joins)
     meta = dict(pretrained=pretrained, tokenizer=tokenizer, revision=revision, trust_remote_code=trust_remote_code)
     if task_kind(task_set, prompt_format) == CLASSIFICATION:

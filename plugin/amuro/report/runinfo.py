@@ -69,7 +69,7 @@ def run_on(df: pd.DataFrame, info: dict, plan: RunPlan | None) -> dict:
         "checkpoints": info["steps"], "training_sets": [t for t in info["trains"] if t != BASE],
         "documents_per_task": docs, "num_fewshot": info["num_fewshot"], "data": data,
         "plan": str(plan.path) if plan and plan.path else None,
-        "failed_jobs": sorted(p.get("failed", {}).items()),
+        "failed_jobs": sorted(p.get("failed", {}).items()), "ledger": p.get("ledger"),
     }
     out["warnings"] = warnings(out)
     return out
@@ -122,6 +122,12 @@ def render(r: dict) -> list[str]:
                                               f"(median {docs['median']:g})"),
              f"- **Shots**: {', '.join(str(s) for s in shots)}",
              f"- **Data**: {data_text(r['data'])}"]
+    if r.get("ledger"):
+        from amuro.study.ledger import run_lines
+
+        head, *rest = run_lines(r["ledger"])
+        lines.append(f"- **{head[0].upper()}{head[1:]}**")
+        lines += [f"  - {line.strip()}" for line in rest]
     for name, error in r["failed_jobs"]:
         lines.append(f"- **Failed job** {name}: {error}")
     if r["warnings"]:

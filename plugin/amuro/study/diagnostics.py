@@ -101,7 +101,10 @@ def _update(path: Path, change) -> None:
 
 
 def write_plan(path: Path, spec, jobs, evaluated) -> None:
-    """plan.json: what the sweep is meant to do. Failures recorded earlier are kept for jobs still not evaluated."""
+    """plan.json: what the sweep is meant to do, and its knobs beside the authors' (`amuro.study.ledger`). Failures
+    recorded earlier are kept for jobs still not evaluated."""
+    from amuro.study.ledger import observe
+
     def change(data: dict) -> None:
         failed = {k: v for k, v in data.get("failed", {}).items()
                   if any(j.name == k and not evaluated(j) for j in jobs)}
@@ -110,7 +113,7 @@ def write_plan(path: Path, spec, jobs, evaluated) -> None:
             "spec": spec.name, "profile": getattr(spec, "profile", None),
             "spec_path": str(spec.path) if spec.path else None, "model": spec.model, "train": list(spec.train),
             "formats": list(spec.evaluate.formats), "num_fewshot": spec.evaluate.num_fewshot,
-            "limit": spec.evaluate.limit, "data": _data_source(),
+            "limit": spec.evaluate.limit, "data": _data_source(), "ledger": observe(spec),
             "jobs": [{"name": j.name, "revision": j.checkpoint.revision, "step": j.checkpoint.step,
                       "train": j.train, "tasks": list(j.tasks)} for j in jobs],
             "failed": failed})

@@ -134,6 +134,7 @@ def settings(spec: RunSpec) -> list[str]:
     args = ", ".join(f"{k}={v}" for k, v in e.model_args.items() if k != "token")
     return [f"profile {spec.profile}: {get_profile(spec.profile).summary}",
             f"  evaluation: --model {e.model} ({args}), {e.num_fewshot}-shot, demonstrations {e.fewshot}, "
+            f"QQP/STS-B {e.splits}, RTE {e.rte}, instruction-tuning sets as {e.harness}, "
             f"gen_kwargs {e.gen_kwargs or 'as the tasks set them'}; formats {', '.join(e.formats)}, "
             f"instruction-tuning sets {', '.join(e.instruction_formats)}",
             f"  training: loss averaged {t.get('loss_averaging', 'per_token')}, "
@@ -150,8 +151,10 @@ def describe(spec: RunSpec, jobs: list[ModelJob], layout: Layout, gpu: str = "a1
     done_e = sum(layout.evaluated(j) for j in jobs)
     n_ckpt = len({j.checkpoint.revision for j in jobs})
     methods = f" x {len(spec.methods)} methods ({', '.join(spec.methods)})" if len(spec.methods) > 1 else ""
+    from amuro.study.ledger import observe, run_lines
+
     lines = [f"{spec.name}: {n_ckpt} checkpoints of {spec.model} x (base + {len(spec.train)} training sets{methods}) "
-             f"-> {layout.out}", *settings(spec),
+             f"-> {layout.out}", *settings(spec), *run_lines(observe(spec)),
              f"trainings: {len(trainings)} ({done_t} done, {len(trainings) - done_t} to run)",
              f"evaluations: {len(jobs)} ({done_e} done, {len(jobs) - done_e} to run), "
              f"{sum(len(j.tasks) for j in jobs)} lm-eval tasks in all"]

@@ -9,7 +9,7 @@ Every way a profile differs from the authors' release, with the evidence, is in 
 | knob (run spec key) | paper | corrected |
 |---|---|---|
 | scoring (`evaluate.model`, `model_args.tokenprob`) | amuro-hf, the authors' lenient TokenProb | amuro-hf, first sub-token |
-| long prompts (`model_args.truncation`) | none: the whole prompt, past the trained positions | cut from the left (lm-eval's) |
+| long prompts (`model_args.long_prompts`) | whole: the whole prompt, past the trained positions | cut from the left (lm-eval's) |
 | demonstrations (`evaluate.fewshot`) | the first k rows of the scored split; catwalk's draw per document for the harness prompts | one seeded draw from another split, shared |
 | QQP/STS-B rows (`evaluate.splits`) | the SetFit test splits the authors scored (label -1) | labelled GLUE validation |
 | RTE not_entailment (`evaluate.rte`) | `neutral` only | neutral or contradiction |
@@ -38,7 +38,7 @@ class Profile:
     summary: str
     model: str
     tokenprob: str  # amuro-hf's TokenProb rule: paper (lenient) | first
-    truncation: str  # amuro-hf's policy for prompts longer than the model's context: none | left
+    long_prompts: str  # amuro-hf's policy for prompts longer than the model's context: whole | left
     dtype: dict  # evaluation dtype per MODEL_KINDS
     tasks: TaskOptions  # the amuro tasks' options (demonstrations, splits, RTE rule, harness dialect)
     gen_kwargs: dict | None
@@ -51,7 +51,7 @@ PROFILES = {
         "paper", "the authors' pipeline: lenient TokenProb, whole prompts, first-k demonstrations of the scored split, "
                  "no generation stop, SetFit's QQP/STS-B test splits, RTE's neutral, catwalk's prompts, "
                  "demonstrations and metrics for the instruction-tuning sets, their dtypes, per-example loss",
-        model="amuro-hf", tokenprob="paper", truncation="none",
+        model="amuro-hf", tokenprob="paper", long_prompts="whole",
         # torch_dtype="auto" on fp32 checkpoints (BASE) and on DeepSpeed bf16 saves (SFT); catwalk loaded fp32.
         dtype={"base": "float32", "sft": "bfloat16", "tulu": "float32"},
         tasks=TaskOptions(fewshot="paper", splits="authors", rte="neutral", harness="catwalk"),
@@ -62,7 +62,7 @@ PROFILES = {
                      "seeded draw of demonstrations from another split shared by every document, generation stops "
                      "at the next demonstration, labelled QQP/STS-B, two-way RTE, lm-eval's harness prompts and acc "
                      "for the instruction-tuning sets, bfloat16, TRL's per-token loss",
-        model="amuro-hf", tokenprob="first", truncation="left", dtype=dict.fromkeys(MODEL_KINDS, "bfloat16"),
+        model="amuro-hf", tokenprob="first", long_prompts="left", dtype=dict.fromkeys(MODEL_KINDS, "bfloat16"),
         tasks=TaskOptions(), gen_kwargs=None, instruction_formats=(HARNESS,),
         training={"loss_averaging": "per_token"}),
 }

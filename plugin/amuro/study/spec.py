@@ -27,7 +27,7 @@ evaluate:
   dtype: null                      # (p) evaluation dtype: one name, or per kind {base: .., sft: .., tulu: ..}
   limit: null                      # lm-eval --limit (documents per task), for smoke runs
   model: null                      # (p) lm-eval model type: amuro-hf, hf, vllm, ...
-  model_args: {}                   # lm-eval model_args; (p) adds tokenprob and truncation (amuro-hf) unless given;
+  model_args: {}                   # lm-eval model_args; (p) adds tokenprob and long_prompts (amuro-hf) unless given;
                                    #   a dtype here applies to every model
   batch_size: auto
   device: null                     # default: cuda where there is a GPU, else cpu
@@ -220,7 +220,7 @@ def with_profile(spec: RunSpec) -> RunSpec:
     """The spec with every knob it leaves unset taken from its profile (the spec's own values win)."""
     p, e = get_profile(spec.profile), spec.evaluate
     model = e.model or p.model
-    amuro_hf = {"tokenprob": p.tokenprob, "truncation": p.truncation} if model == "amuro-hf" else {}
+    amuro_hf = {"tokenprob": p.tokenprob, "long_prompts": p.long_prompts} if model == "amuro-hf" else {}
     dtype = p.dtype if e.dtype is None else dict.fromkeys(MODEL_KINDS, e.dtype) if isinstance(e.dtype, str) else \
         {**p.dtype, **e.dtype}
     unknown = set(dtype) - set(MODEL_KINDS)

@@ -155,12 +155,7 @@ class Sweep:
                 "--output_dir", str(self.layout.model_dir(job)), "--resume"]
         if "revision" in load:
             args += ["--model_revision", load["revision"]]
-        overrides = {**self.spec.training, **(self.spec.lora if job.method == "lora" else {})}
-        if job.method == "lora":
-            args += ["--use_peft"]
-        for key, value in overrides.items():
-            args += [f"--{key}", *cli_values(value)]
-        return [*command, *target, *args]
+        return [*command, *target, *args, *training_flags(self.spec, job.method)]
 
     def train(self, job: ModelJob) -> None:
         log = self.layout.log(job)
@@ -226,6 +221,15 @@ class Sweep:
         """The results-table rows of an evaluated job, from its lm-eval JSON."""
         path = self.layout.result_json(job)
         return rows_from_lm_eval(json.loads(path.read_text()), source=str(path.relative_to(self.out)))
+
+
+def training_flags(spec: RunSpec, method: str = "full") -> list[str]:
+    """The flags of `amuro.train.sft` a spec's profile and `training:` (and `lora:`) give every training job."""
+    overrides = {**spec.training, **(spec.lora if method == "lora" else {})}
+    flags = ["--use_peft"] if method == "lora" else []
+    for key, value in overrides.items():
+        flags += [f"--{key}", *cli_values(value)]
+    return flags
 
 
 def lm_eval_outputs(results: dict, samples: dict | None, plan, tracker, folder: Path, run_name: str) -> None:

@@ -2,8 +2,11 @@
 
 `AMURO_DATA_DIR=DIR` makes set `S` read `DIR/S/<split>.jsonl`, where `<split>` is the HF split name the set uses
 (`mnli` reads `DIR/mnli/validation_matched.jsonl` and `DIR/mnli/train.jsonl`) and every row has the dataset's real HF
-schema. Every row, from either source, is checked against the registry's columns, so a malformed row fails with
-one line naming the file and line (or the Hub id, split and row).
+schema. With `authors=True` a set's scored split comes from the authors' copy where the registry names one
+(`TaskSet.authors_eval`: QQP and STS-B from SetFit, `DIR/<set>/setfit_test.jsonl` offline), renamed into the
+set's schema. Every row, from any source, is checked where it is read (`check_row`: columns, types, allowed
+values such as a label's range, answer options), so a malformed row fails with one line naming the file and line
+(or the Hub id, split and row), whatever reads it.
 """
 
 from __future__ import annotations

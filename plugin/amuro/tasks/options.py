@@ -44,6 +44,16 @@ class TaskOptions:
         """The options among lm-eval's task metadata (`amuro_<name>` keys; other keys are ignored)."""
         return cls(**{f.name: metadata[PREFIX + f.name] for f in fields(cls) if metadata.get(PREFIX + f.name)})
 
+    def demonstrations(self, harness: bool, delimiter: str) -> tuple[str, str, bool]:
+        """How a task's demonstrations are drawn and joined under these options: (draw, prompt join, strip).
+
+        draw: shared | random | paper | catwalk (the authors' demonstrations of a harness task are catwalk's draw per
+        document index, not their first-k rows). A demonstration is `prompt + join + answer`, both stripped when
+        `strip` (catwalk's join): the authors' join has nothing between them, ours the task's target `delimiter`."""
+        draw = "catwalk" if self.fewshot == "paper" and harness else self.fewshot
+        catwalk = harness and self.harness == "catwalk"
+        return draw, "" if draw == "paper" else " " if catwalk else delimiter, catwalk
+
     def metadata(self) -> dict:
         """The lm-eval metadata that gives a task these options."""
         return {PREFIX + f.name: getattr(self, f.name) for f in fields(self)}
