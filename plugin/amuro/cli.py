@@ -4,7 +4,7 @@
     amuro tasks                                        # the 19 task sets and their lm-eval task names
     amuro prompt mnli instruct [-n 2]                  # rendered prompts and targets (AMURO_DATA_DIR or the Hub)
     amuro report RESULTS.csv --out DIR                 # MRC, fine-tuning gain, transfer, formats, figures
-    amuro sweep SPEC [--dry-run] [--gpu a100] [--model M] [--out DIR]  # checkpoints x training sets -> results.csv
+    amuro sweep SPEC [--dry-run [--gpu a100|--calibrate]] [--model M] [--out DIR]  # -> results.csv
     amuro sweep SPEC --watch [--interval S]            # ... and every checkpoint a running pre-training publishes
     amuro configs [NAME]                               # shipped run specs and DeepSpeed/accelerate configs
     amuro demo [--out DIR] [--resume]                  # the whole study on a tiny model, offline, in minutes
@@ -84,7 +84,7 @@ def _sweep(args) -> None:
 
         watch(spec, args.out, args.interval)
         return
-    Sweep(spec, args.out).run(dry_run=args.dry_run, force=args.force, gpu=args.gpu)
+    Sweep(spec, args.out).run(dry_run=args.dry_run, force=args.force, gpu=args.gpu, calibrate=args.calibrate)
 
 
 def _configs(args) -> None:
@@ -156,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", help="run spec YAML, or the name of a shipped one (tiny, demo, olmo1b_paper)")
     p.add_argument("--dry-run", action="store_true", help="print the plan, what is already done and its compute plan")
     p.add_argument("--gpu", choices=("a100", "h100", "h200", "l40s"), default="a100",
-                   help="throughput profile of the compute plan's GPU-hours (amuro/study/cost.py)")
+                   help="assumed rates of the compute plan's GPU-hours (amuro.study.budget)")
+    p.add_argument("--calibrate", action="store_true",
+                   help="with --dry-run: price the plan from rates measured on this machine (under 2 minutes on a CPU)")
     p.add_argument("--model", help="evaluate this repo id or folder instead of the spec's model")
     p.add_argument("--out", help="output folder (default: runs/<name>/ beside the spec)")
     p.add_argument("--keep-weights", action=argparse.BooleanOptionalAction, default=None,

@@ -48,12 +48,10 @@ class DemoConfig:
 
 def run_demo(out: str | Path = "demo", resume: bool = False, config: DemoConfig = DemoConfig()) -> dict:
     """Run (or resume) the demo in `out`; returns the report's summary."""
-    from amuro.configs import find
     from amuro.console import LOG_FILE, quiet
     from amuro.files import claim_folder
     from amuro.demo.pretrain import pretrain
     from amuro.report.build import write_report
-    from amuro.study.spec import load_spec
     from amuro.demo.synthetic import pretraining_corpus, write_sets
     from amuro.study.sweep import Sweep
 
@@ -83,13 +81,7 @@ def run_demo(out: str | Path = "demo", resume: bool = False, config: DemoConfig 
         print("  done earlier: " + " ".join((model / REVISIONS_FILE).read_text().split()))
 
     _stage(3, "the sweep: base evaluation, fine-tuning, evaluation of every model (amuro sweep demo)")
-    spec = load_spec(find("runs", "demo"))
-    # tokens_per_step: the pre-training batch (8 blocks of 128 tokens), for namings that carry no tokens
-    spec = replace(spec, model=str(model), checkpoints=replace(spec.checkpoints, uniform=config.checkpoints,
-                                                               tokens_per_step=8 * 128),
-                   training={**spec.training, "max_examples": config.train_examples},
-                   evaluate=replace(spec.evaluate, limit=config.eval_examples))
-    results = Sweep(spec, out / "sweep").run()
+    results = Sweep(demo_spec(model, config), out / "sweep").run()
 
     _stage(4, "the report (amuro report)")
     with quiet(out / LOG_FILE):
@@ -97,6 +89,19 @@ def run_demo(out: str | Path = "demo", resume: bool = False, config: DemoConfig 
     summary = json.loads((out / "report" / "summary.json").read_text())
     _headline(results, report, summary)
     return summary
+
+
+def demo_spec(model: Path, config: DemoConfig = DemoConfig()):
+    """`runs/demo.yaml` over the pre-trained tiny model, at the demo's sizes."""
+    from amuro.configs import find
+    from amuro.study.spec import load_spec
+
+    spec = load_spec(find("runs", "demo"))
+    # tokens_per_step: the pre-training batch (8 blocks of 128 tokens), for namings that carry no tokens
+    return replace(spec, model=str(model), checkpoints=replace(spec.checkpoints, uniform=config.checkpoints,
+                                                               tokens_per_step=8 * 128),
+                   training={**spec.training, "max_examples": config.train_examples},
+                   evaluate=replace(spec.evaluate, limit=config.eval_examples))
 
 
 def _stage(k: int, what: str) -> None:
