@@ -144,18 +144,23 @@ class Stage:
     paths: Counter = field(default_factory=Counter)  # our code path -> tasks
 
 
+def eval_dtypes(spec, job) -> dict[str, str]:
+    """The dtype each side evaluates a job's model in: ours what lm-eval is given (`RunSpec.eval_dtype`), the
+    authors' the paper profile's for its kind; `like`: ours at the authors' dtype (the like-for-like price)."""
+    authors = PROFILES["paper"].dtype[model_kind(job.train)]
+    return {"ours": spec.eval_dtype(job.train), "authors": authors, "like": authors}
+
+
 def price(spec, jobs, rates: Rates, shape: Shape, lengths=None) -> dict[str, Stage]:
     """Work and hours per stage for both pipelines."""
     from amuro.study.cost import LENGTHS
 
     lengths = lengths or LENGTHS
     pipes = pipelines(spec)
-    authors_dtype = PROFILES["paper"].dtype
     stages = {s: Stage() for s in STAGES}
     e = spec.evaluate
     for job in jobs:
-        kind = model_kind(job.train)
-        dtypes = {"ours": spec.eval_dtype(job.train), "authors": authors_dtype[kind], "like": authors_dtype[kind]}
+        dtypes = eval_dtypes(spec, job)
         stage = stages["base evaluation" if job.train == BASE else "fine-tuned evaluation"]
         for name, pipe in pipes.items():
             work = Work()
