@@ -8,7 +8,9 @@ spec with rates calibrated on this machine (`amuro.study.calibrate`, timed: the 
 the sweep and times each stage: base evaluation (`Sweep.evaluate` of BASE jobs), training (`Sweep.train`),
 fine-tuned evaluation. Prints the calibrated figures, then predicted and measured seconds per stage and in total,
 and their ratio. On a machine other processes share, both sides move with the load: a ratio far from 1 in one stage
-and not the others points at a wrong assumption, the same ratio in all at a load that changed.
+and not the others points at a wrong assumption, the same ratio in all at a load that changed. On a shared CPU, torch's
+threads can wait on each other behind a busy core (a tiny model's training step measured 23 ms on one thread and
+1.5 s on two): `--threads 1` keeps the calibration and the run on the same footing.
 """
 
 from __future__ import annotations
@@ -28,7 +30,14 @@ def main(argv=None) -> None:
     parser.add_argument("--checkpoints", type=int, default=4)
     parser.add_argument("--pretrain-steps", type=int, default=100, help="the demo: 400 (the timing needs no better model)")
     parser.add_argument("--out", help="keep everything here (default: a temporary folder)")
+    parser.add_argument("--threads", type=int, help="torch threads here and in the training processes (default: "
+                        "torch's); on a CPU other processes share, 1 avoids threads waiting on a busy core")
     args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
+        torch.set_num_threads(args.threads)
 
     from dataclasses import replace
 

@@ -74,6 +74,8 @@ def _sweep(args) -> None:
 
     from amuro.configs import run_spec
 
+    if args.calibrate and not args.dry_run:
+        raise AmuroError("--calibrate prices the plan of a dry run: add --dry-run")
     spec = load_spec(run_spec(args.spec))
     if args.model:
         spec = replace(spec, model=args.model)

@@ -199,7 +199,8 @@ def compute_plan(spec, jobs, gpu: str = "a100", calibrate: bool = False) -> str:
     unit = "GPU-h" if not calibrate else "hours"
     ours_dtypes = ", ".join(f"{k} {spec.eval_dtype(t)}" for k, t in (("base", BASE), ("sft", "mnli"), ("tulu", "tulu")))
     paper = PROFILES["paper"].dtype
-    lines += [f"compute plan (amuro.study.budget) on {rates.where}: {shape.flop_params / 1e9:.2f}B matmul parameters, "
+    size = f"{shape.flop_params / 1e9:.2f}B" if shape.flop_params >= 1e9 else f"{shape.flop_params / 1e6:.1f}M"
+    lines += [f"compute plan (amuro.study.budget) on {rates.where}: {size} matmul parameters, "
               f"{shape.context:,} positions ({shape.source})",
               "  rates, the same for both pipelines:", *(f"    {n}" for n in rates.notes),
               f"  ours: --model {spec.evaluate.model}, long_prompts={pipes['ours'].long_prompts}, batch {batch}, "
