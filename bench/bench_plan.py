@@ -1,14 +1,15 @@
 """Predicted vs measured wall time per stage of the demo sweep: the check of `amuro sweep --dry-run --calibrate`.
 
-    python bench/bench_plan.py                          # the demo's sizes: 4 checkpoints of a tiny OLMo
-    python bench/bench_plan.py --checkpoints 2 --out /tmp/plan   # smaller; keep the folder
+    python bench/bench_plan.py --threads 1                    # the demo's sizes: 4 checkpoints of a tiny OLMo
+    python bench/bench_plan.py --threads 1 --checkpoints 2 --out /tmp/plan   # smaller; keep the folder
 
 It writes the demo's synthetic data and pre-trains its tiny OLMo (as `amuro demo` does, not timed), prices the demo
 spec with rates calibrated on this machine (`amuro.study.calibrate`, timed: the calibration's own cost), then runs
 the sweep and times each stage: base evaluation (`Sweep.evaluate` of BASE jobs), training (`Sweep.train`),
 fine-tuned evaluation. Prints the calibrated figures, then predicted and measured seconds per stage and in total,
-and their ratio. On a machine other processes share, both sides move with the load: a ratio far from 1 in one stage
-and not the others points at a wrong assumption, the same ratio in all at a load that changed. On a shared CPU, torch's
+their ratio, and the prediction of a second calibration after the run. On a machine other processes share, both
+sides move with the load: a ratio far from 1 in one stage and not the others points at a wrong assumption, the same
+ratio in all (and a second calibration nearer the measurement) at a load that changed. On a shared CPU, torch's
 threads can wait on each other behind a busy core (a tiny model's training step measured 23 ms on one thread and
 1.5 s on two): `--threads 1` keeps the calibration and the run on the same footing.
 """
@@ -65,24 +66,32 @@ def main(argv=None) -> None:
         sweep = TimedSweep(spec, out / "sweep")
         jobs = sweep.jobs()
         shape = model_shape(spec.model)
+        batch = pipelines(spec)["ours"].batch
         start = time.perf_counter()
-        rates, lengths = calibrate_rates(spec, jobs, shape, pipelines(spec)["ours"].batch)
+        rates, lengths = calibrate_rates(spec, jobs, shape, batch)
         calibration = time.perf_counter() - start
-        predicted = {name: stage.hours["ours"] * 3600 for name, stage in price(spec, jobs, rates, shape,
-                                                                                lengths).items()}
         print(f"calibrated on {rates.where} in {calibration:.0f} s:", *(f"  {n}" for n in rates.notes), sep="\n")
+        predicted = {"before": _seconds(price(spec, jobs, rates, shape, lengths))}
         start = time.perf_counter()
         sweep.run()
         wall = time.perf_counter() - start
+        # Calibrated again: where the measurement falls between the two, the load moved, not the model.
+        after, _ = calibrate_rates(spec, jobs, shape, batch)
+        predicted["after"] = _seconds(price(spec, jobs, after, shape, lengths))
 
     measured = sweep.seconds
-    print(f"\n{'stage':<22} {'predicted s':>12} {'measured s':>11} {'measured/predicted':>19}")
+    print(f"\n{'stage':<22} {'predicted s':>12} {'measured s':>11} {'measured/predicted':>19}   "
+          f"{'predicted s, calibrated after the run':>38}")
     for name in (*STAGES, "total"):
-        p = sum(predicted.values()) if name == "total" else predicted[name]
+        p, a = (sum(d.values()) if name == "total" else d[name] for d in (predicted["before"], predicted["after"]))
         m = sum(measured.values()) if name == "total" else measured[name]
-        print(f"{name:<22} {p:>12.0f} {m:>11.0f} {m / p:>19.2f}")
+        print(f"{name:<22} {p:>12.0f} {m:>11.0f} {m / p:>19.2f}   {a:>38.0f}")
     print(f"(the sweep's wall time {wall:.0f} s; {len(jobs)} models, {sum(j.finetuned for j in jobs)} trainings, "
           f"{sum(len(j.tasks) for j in jobs)} tasks; BASE jobs: {sum(j.train == BASE for j in jobs)})")
+
+
+def _seconds(stages) -> dict:
+    return {name: stage.hours["ours"] * 3600 for name, stage in stages.items()}
 
 
 class TimedSweep(Sweep):

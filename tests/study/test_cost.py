@@ -105,5 +105,5 @@ def test_calibration_measures_the_rates_on_this_machine(tiny_checkpoints, tmp_pa
     assert main(["sweep", str(ROOT / "runs" / "tiny.yaml"), "--model", tiny_checkpoints, "--dry-run", "--calibrate",
                  "--out", str(tmp_path / "out")]) == 0
     text = capsys.readouterr().out
-    assert "on this machine (cpu" in text and "(measured)" in text and "model load 30.0 s (assumed)" in text
+    assert "on this machine (cpu" in text and "(measured)" in text and "model load 30 s (assumed)" in text
     assert "lengths: cost.LENGTHS (assumed)" in text and "hours ours" in text

@@ -45,7 +45,8 @@ GPUS = {
 }
 EFFICIENCY = {"prefill": 0.35, "train": 0.30}  # fraction of peak, the same for both pipelines (assumed)
 DECODE_BATCH_COST = 0.01  # each further document in a decoding batch adds 1% to a step (assumed: launch-bound)
-OVERHEAD_S = {"model load": 30.0, "training start": 90.0, "task set-up": 5.0}  # per model, run, task (assumed)
+# Fixed costs (assumed): per evaluated model, training run, task, and the trainer's own per optimizer step
+OVERHEAD_S = {"model load": 30.0, "training start": 90.0, "task set-up": 5.0, "trainer step": 0.01}
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,8 @@ def seconds(w: Work, r: Rates, shape: Shape, dtype: str) -> float:
     return (w.prompt_one * per_token / r.prefill_one[dtype]
             + (w.prompt - w.prompt_one) * per_token / r.prefill_batched[dtype]
             + w.decode_one * r.decode_one[dtype] + w.decode_batched * r.decode_batched[dtype]
-            + 3 * per_token * (w.train_one / r.train_one + w.train_batched / r.train_batched))
+            + 3 * per_token * (w.train_one / r.train_one + w.train_batched / r.train_batched)
+            + w.train_steps * r.overhead["trainer step"])
 
 
 @dataclass
@@ -226,7 +228,9 @@ def compute_plan(spec, jobs, gpu: str = "a100", calibrate: bool = False) -> str:
                  f" {unit}, {_ratio(authors, like)} fewer" + ("" if math.isclose(like, total.hours["ours"]) else
                                                              f"; at the spec's own dtypes {_ratio(authors, total.hours['ours'])}"))
     if not calibrate and gpu == "a100":
-        lines.append(f"  for scale: the paper reports about {PAPER_RECORD_A100_H:,} A100-hours for everything it ran")
+        lines.append(f"  for scale: the paper reports about {PAPER_RECORD_A100_H:,} A100-hours for everything it ran; this "
+                     f"plan holds {sum(len(j.tasks) for j in jobs):,} task evaluations and "
+                     f"{sum(j.finetuned for j in jobs)} trainings")
     return "\n".join(lines)
 
 

@@ -8,12 +8,12 @@ plan evaluates in:
 - seconds per greedy decoding step (`generate`) at batch 1 and at the plan's batch;
 - training FLOP/s of forward, backward and AdamW step at batch 1 and on one padding-free row of 8 examples (bf16
   autocast on a GPU, fp32 on a CPU, as `amuro.train.sft` trains);
-- where the model and the data are local (`amuro demo`): the fixed costs (loading the model, building one job's
-  lm-eval tasks, one real `amuro.train.sft` run of one step) and the mean token lengths of the sets' rows.
+- where the model and the data are local (`amuro demo`): the fixed costs (loading the model, one job's lm-eval run
+  on one document per task, a real `amuro.train.sft` run of a few steps: its start and the trainer's own cost per
+  step) and the mean token lengths of the sets' rows.
 On a CPU a model above `CPU_FLOP_PARAMS` is cut to its first layers (and vocabulary) and the lengths to
-`CPU_MAX_TOKENS`, so that
-calibration takes under 2 minutes; each figure is scaled back by FLOPs (decoding steps by the parameter ratio), and
-the plan prints the reduction.
+`CPU_MAX_TOKENS`, so that calibration takes under 2 minutes; each figure is scaled back by FLOPs (decoding steps
+by the parameter ratio), and the plan prints the reduction.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from amuro.train import RUN_CARD
 CPU_FLOP_PARAMS = 50e6  # above this, a CPU measures the model's first layers (and part of its vocabulary) only
 CPU_MAX_TOKENS = 256  # ... and contexts of at most this many tokens
 DECODE_STEPS = 16
+TRAINER_STEPS = 16  # optimizer steps of the real training run that measures a run's start and the trainer's step
 
 
 def _timed(fn) -> float:
@@ -139,7 +140,7 @@ def _training(model, device: str, example: int) -> dict:
 
 def _overheads(spec, jobs, local: str | None) -> dict:
     """Fixed costs, measured where the model and data are local: loading the model; a job's lm-eval run on one
-    document per task, less the load, per task; one real `amuro.train.sft` run of one step."""
+    document per task, less the load, per task; a real `amuro.train.sft` run of TRAINER_STEPS steps."""
     from amuro.tasks.data import data_dir
 
     if not local or data_dir() is None:
@@ -160,12 +161,14 @@ def _overheads(spec, jobs, local: str | None) -> dict:
         seconds = _timed(lambda: lm_eval.simple_evaluate(**kwargs, task_manager=manager))
         out["task set-up"] = max(0.0, seconds - out["model load"]) / len(job.tasks)
         trained = next((j for j in jobs if j.finetuned), None)
-        if trained:  # one real run of one step: its wall time less the trainer's own time for the step
+        if trained:  # one real run: its wall time less the trainer's time for its steps is the run's start
             command = [sys.executable, "-m", "amuro.train.sft", "--model_name_or_path", local, "--dataset_name",
-                       trained.train, "--max_steps", "1", "--max_examples", "8", "--save_strategy", "no",
-                       "--output_dir", str(Path(tmp) / "model"), "--force"]
+                       trained.train, "--max_steps", str(TRAINER_STEPS), "--max_examples", str(8 * TRAINER_STEPS),
+                       "--save_strategy", "no", "--output_dir", str(Path(tmp) / "model"), "--force"]
             seconds = _timed(lambda: subprocess.run(command, capture_output=True, env=os.environ, check=True))
-            out["training start"] = seconds - json.loads((Path(tmp) / "model" / RUN_CARD).read_text())["train_runtime_s"]
+            card = json.loads((Path(tmp) / "model" / RUN_CARD).read_text())
+            out["training start"] = seconds - card["train_runtime_s"]
+            out["trainer run"] = (card["train_runtime_s"], card["tokens_seen"])
     return out
 
 
@@ -225,6 +228,7 @@ def calibrate_rates(spec, jobs, shape: Shape, batch: int) -> tuple[Rates, dict |
     suffix = round((ours.prompt - ours.prompt_one) / max(1, ours.documents))
     suffix = max(4, min(length // 2, cap // batch if device == "cpu" else suffix, suffix))  # a CPU: a batch in `cap`
     measured = _overheads(spec, jobs, local)
+    trainer = measured.pop("trainer run", None)
     trained = [j.train for j in jobs if j.finetuned]
     example = training_tokens(trained[0], {"max_steps": 1}, lengths or LENGTHS) // 8 if trained else 64
     example = max(4, min(cap // 8 if device == "cpu" else cap, example))  # a CPU: a row of 8 within `cap` tokens
@@ -241,6 +245,10 @@ def calibrate_rates(spec, jobs, shape: Shape, batch: int) -> tuple[Rates, dict |
                   3 * flops * example / train["train_one"], 3 * flops * 8 * example / train["train_batched"],
                   {**OVERHEAD_S, **measured},
                   f"this machine ({torch.cuda.get_device_name() if device == 'cuda' else 'cpu'}{threads})")
+    if trainer:  # the trainer's own cost per step: its runtime beyond the raw steps' for the same tokens
+        runtime, seen = trainer
+        rates.overhead["trainer step"] = measured["trainer step"] = \
+            max(0.0, runtime - 6 * shape.flop_params * seen / rates.train_batched) / TRAINER_STEPS
     rates.notes = [
         f"measured on {note}; contexts of {length} tokens at batch 1, {suffix} tokens per document on a prefix at "
         f"batch {batch}, decoding {DECODE_STEPS} steps, training examples of {example} tokens",
@@ -249,7 +257,7 @@ def calibrate_rates(spec, jobs, shape: Shape, batch: int) -> tuple[Rates, dict |
           f"{rates.decode_batched[d] * 1e3:,.1f} ms at batch {batch} (measured)" for d in dtypes),
         f"training {'bf16 autocast' if device == 'cuda' else 'fp32'}: {rates.train_one / 1e9:,.2f} GFLOP/s at batch 1, "
         f"{rates.train_batched / 1e9:,.2f} on rows of 8 examples (measured: forward, backward, AdamW step)",
-        "fixed costs: " + ", ".join(f"{k} {v:,.1f} s ({'measured' if k in measured else 'assumed'})"
+        "fixed costs: " + ", ".join(f"{k} {v:,.3g} s ({'measured' if k in measured else 'assumed'})"
                                     for k, v in rates.overhead.items()),
         f"lengths: {'measured on the local data under the model tokenizer' if lengths else 'cost.LENGTHS (assumed)'}; "
         f"calibration took {time.perf_counter() - started:.0f} s"]

@@ -73,6 +73,7 @@ class Work:
     generated: int = 0  # tokens generated
     train_one: int = 0  # training tokens at batch 1 (x 8 accumulation steps)
     train_batched: int = 0  # training tokens in padding-free rows of 8 examples
+    train_steps: int = 0  # optimizer steps (the trainer's own cost per step)
 
     def add(self, other: Work) -> Work:
         for f in fields(self):
@@ -176,4 +177,5 @@ def training_tokens(train: str, overrides: dict, lengths: dict = LENGTHS) -> int
 
 def training_work(train: str, overrides: dict, pipe: Pipeline, lengths: dict = LENGTHS) -> Work:
     n = training_tokens(train, overrides, lengths)
-    return Work(train_batched=n) if pipe.train_batch > 1 else Work(train_one=n)
+    steps = n // training_tokens(train, {**overrides, "max_steps": 1}, lengths)  # 8 examples a step
+    return Work(train_batched=n, train_steps=steps) if pipe.train_batch > 1 else Work(train_one=n, train_steps=steps)
