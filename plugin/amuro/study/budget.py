@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from amuro.study.cost import Work, pipelines, task_work, training_work
+from amuro.study.cost import LENGTHS, Work, pipelines, task_work, training_work
 from amuro.study.profiles import PROFILES, model_kind
 from amuro.study.results import BASE
 
@@ -154,9 +154,7 @@ def eval_dtypes(spec, job) -> dict[str, str]:
 
 
 def price(spec, jobs, rates: Rates, shape: Shape, lengths=None) -> dict[str, Stage]:
-    """Work and hours per stage for both pipelines."""
-    from amuro.study.cost import LENGTHS
-
+    """Work and hours per stage for both pipelines (`lengths`: measured ones, else `cost.LENGTHS`)."""
     lengths = lengths or LENGTHS
     pipes = pipelines(spec)
     stages = {s: Stage() for s in STAGES}
@@ -179,6 +177,7 @@ def price(spec, jobs, rates: Rates, shape: Shape, lengths=None) -> dict[str, Sta
             for name, pipe in pipes.items():
                 work = training_work(job.train, spec.training, pipe, lengths)
                 stages["training"].work[name].add(work)
+                # the training rates are those of the training dtype (bf16 autocast; fp32 on a CPU)
                 hours = (seconds(work, rates, shape, "bfloat16") + rates.overhead["training start"]) / 3600
                 for side in ((name,) if name == "authors" else ("ours", "like")):
                     stages["training"].hours[side] += hours
