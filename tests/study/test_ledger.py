@@ -46,3 +46,8 @@ def test_a_spec_override_shows_as_a_difference():
 def test_docs_ledger_is_generated_from_the_code():
     assert (ROOT / "docs" / "ledger.md").read_text() == markdown(), \
         "docs/ledger.md is stale: python -m amuro.study.ledger > docs/ledger.md"
+
+
+def test_a_set_specific_training_flag_is_read_where_it_applies():
+    observed = observe(parse_spec({**SPEC, "train": ["tulu"], "training": {"fraction": 0.1}}))  # Tulu only
+    assert observed["tulu_fraction"] == "10% (seed 42)" and observed["clipping"] == "1.0"

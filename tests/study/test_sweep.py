@@ -13,10 +13,10 @@ import pytest
 
 from amuro.study.results import read_results
 from amuro.study.spec import load_spec
-from amuro.study.slurm import SlurmJob
+from amuro.study.slurm import SlurmTask
 from amuro.study.sweep import Sweep
 
-from conftest import REVISIONS, TINY, run_sweep, sweep_command
+from conftest import REVISIONS, TINY, run_sweep, slurm_cluster_missing, sweep_command
 
 
 
@@ -140,6 +140,7 @@ def test_model_loads_once_per_cell_and_the_request_cache_is_per_revision(tiny_ch
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not slurm_cluster_missing(), reason="the SLURM cluster is up: test_slurm_cluster.py tests this")
 def test_slurm_launcher_through_submitits_local_executor(tiny_checkpoints, tmp_path):
     spec = tmp_path / "slurm.yaml"
     one = "checkpoints: {revisions: [step200-tokens2M]}"
@@ -150,15 +151,16 @@ def test_slurm_launcher_through_submitits_local_executor(tiny_checkpoints, tmp_p
                     + "launcher: {kind: slurm, slurm: {cluster: local, timeout_min: 20}}\n")
     out = tmp_path / "out"
     result = run_sweep(tiny_checkpoints, out, spec=spec)
-    assert "submitted 2 jobs" in result.stdout
+    assert "submitted SLURM job" in result.stdout and "one task" in result.stdout  # one checkpoint: one task
     table = read_results(out / "results.csv")
     assert sorted(table["train"].unique()) == ["base", "mnli"] and len(table) == 2 * 2
     assert list((out / "slurm").glob("*/*_result.pkl"))  # submitit's own bookkeeping
-    # A requeued job reruns its cell: everything is done, so nothing is trained or evaluated again.
+    # A requeued task reruns its jobs: everything is done, so nothing is trained or evaluated again.
     stamps, before = file_stamps(out), (out / "results.csv").read_text()
-    job = SlurmJob(replace(load_spec(spec), model=tiny_checkpoints), str(out), "step200-tokens2M/mnli")
-    assert job.checkpoint().function is job  # what submitit requeues on preemption
-    assert job() == "step200-tokens2M/mnli"
+    names = ("step200-tokens2M/base", "step200-tokens2M/mnli")
+    task = SlurmTask(replace(load_spec(spec), model=tiny_checkpoints), str(out), names)
+    assert task.checkpoint().function is task  # what submitit requeues on preemption
+    assert task() == names
     assert file_stamps(out) == stamps and len(stamps) == 4 and (out / "results.csv").read_text() == before
 
 

@@ -122,15 +122,14 @@ def render(r: dict) -> list[str]:
                                               f"(median {docs['median']:g})"),
              f"- **Shots**: {', '.join(str(s) for s in shots)}",
              f"- **Data**: {data_text(r['data'])}"]
-    if r.get("ledger"):
-        from amuro.study.ledger import run_lines
-
-        head, *rest = run_lines(r["ledger"])
-        lines.append(f"- **{head[0].upper()}{head[1:]}**")
-        lines += [f"  - {line.strip()}" for line in rest]
     for name, error in r["failed_jobs"]:
         lines.append(f"- **Failed job** {name}: {error}")
     if r["warnings"]:
         lines += ["", "> **Warning: these numbers cannot support the paper's kind of conclusion.**"]
         lines += [f"> - {w}" for w in r["warnings"]]
+    if r.get("ledger"):  # the run's knobs beside the authors' (amuro.study.ledger), below the warnings
+        from amuro.study.ledger import run_lines
+
+        head, *rest = run_lines(r["ledger"])
+        lines += ["", f"**{head[0].upper()}{head[1:]}**", ""] + [f"- {line.strip()}" for line in rest]
     return lines + [""]

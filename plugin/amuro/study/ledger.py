@@ -213,9 +213,14 @@ def _dtype(spec) -> str:
 
 def _parsed_training(spec):
     """The training arguments `amuro.train.sft` parses from the flags a sweep gives an SFT job of this spec."""
-    from amuro.study.sweep import training_flags
+    import dataclasses
 
-    return _parse(tuple(training_flags(spec)))
+    from amuro.study.sweep import training_flags
+    from amuro.train.sft import SFT_ONLY, TULU_ONLY
+
+    # The knobs observed here apply to every training set; a set-specific flag (Tulu's fraction) would be refused.
+    common = {k: v for k, v in spec.training.items() if k not in SFT_ONLY + TULU_ONLY}
+    return _parse(tuple(training_flags(dataclasses.replace(spec, training=common))))
 
 
 @functools.lru_cache(maxsize=8)

@@ -10,7 +10,9 @@ job leaves, under the sweep's output folder:
     lm_eval/<revision>/<train>/       lm-eval's own outputs (results_*.json, samples_*.jsonl, W&B) on request
     logs/<revision>/<train>.log       the training log
     locks/<revision>/<train>.lock     held while a sweep works on the job: concurrent sweeps split the jobs
-    sweep.log                         one line per finished stage of a job (pid, time): what ran, where, when
+    sweep.log                         one line per finished stage of a job (pid, time): what ran, where, when;
+                                      on SLURM also one per submitted task (amuro.study.slurm)
+    slurm/<array>_<task>/             a SLURM task's files and logs (submitit's)
     cache/<revision>/<train>*         lm-eval's request cache, when the spec asks for one
 
 and, for the whole sweep, results.csv and plan.json (the jobs and their tasks, failed jobs; for the report).

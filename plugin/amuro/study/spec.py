@@ -45,11 +45,12 @@ evaluate:
 training: {}                       # (p) flags of `python -m amuro.train.sft`, e.g. {learning_rate: 1e-5}
 lora: {}                           # extra flags for the lora method, e.g. {lora_r: 16, learning_rate: 2e-4}
 launcher:
-  kind: local                      # local (sequential) | slurm (submitit, one job per cell)
+  kind: local                      # local (sequential) | slurm (submitit: one job array, a task per checkpoint)
   train_command: [python]          # how training starts, e.g. [accelerate, launch, --config_file, accelerate_1gpu]
                                    #   (a shipped accelerate config may be named: `amuro configs` lists them)
   train_script: null               # default: `-m amuro.train.sft`; or a script of yours with its flags
   slurm: {}                        # submitit parameters: slurm_partition, gpus_per_node, timeout_min, ...
+                                   #   (docs/slurm.md), and max_concurrent: tasks running at once (--array=...%N)
 keep_weights: true                 # false: delete a fine-tuned model once it is evaluated
 ```
 Roles come from the registry: a set is `in_domain` or `ood` for the training sets it names; `cross_task` for a
@@ -268,6 +269,10 @@ def _check_names(spec: RunSpec) -> None:
             get_set(item)
     if spec.launcher.kind not in ("local", "slurm"):
         raise AmuroError(f"launcher kind {spec.launcher.kind!r} is not local or slurm")
+    if spec.launcher.kind == "slurm":
+        from amuro.study.slurm import parameters
+
+        parameters(spec)  # submitit's parameter names and max_concurrent
     c, e = spec.checkpoints, spec.evaluate
     if not (c.steps or c.revisions or c.uniform or c.final):
         raise AmuroError("checkpoints selects nothing (steps, revisions, uniform or final)")

@@ -33,10 +33,13 @@ TRAIN_MODULE = "amuro.train.sft"
 
 
 class Sweep:
-    def __init__(self, spec: RunSpec, out: str | Path | None = None):
+    def __init__(self, spec: RunSpec, out: str | Path | None = None, rerun: str | None = None):
         self.spec = spec
         # Absolute: the lm-eval JSON records paths inside the run folder relative to it (`_portable`).
         self.layout = Layout((Path(out) if out else default_out(spec)).resolve())
+        # The command that continues this sweep, for the line that says it stopped (the CLI passes its own).
+        self.rerun = rerun or f"amuro sweep {spec.path or spec.name} --model {spec.model} --out {self.out}"
+        self.running: ModelJob | None = None  # the job run_jobs is at (a SLURM task names it when it fails)
 
     @property
     def out(self) -> Path:
@@ -51,7 +54,12 @@ class Sweep:
         per-job locks: each job is trained and evaluated once."""
         jobs = self.jobs()
         print(describe(self.spec, jobs, self.layout, gpu, calibrate), flush=True)
+        slurm = self.spec.launcher.kind == "slurm"
         if dry_run:
+            if slurm:
+                from amuro.study import slurm as launcher
+
+                print(launcher.describe(self.spec, self._todo(jobs), self.out), flush=True)
             return self.layout.results
         claim_folder(self.out, force=force)
         diagnostics.write_plan(self.layout.plan, self.spec, jobs, self.layout.evaluated)
@@ -59,25 +67,30 @@ class Sweep:
             catch_up(self, jobs)  # amuro.study.measures: opt-in BASE measures of jobs evaluated before they were on
             # Rows of jobs a killed sweep evaluated but did not write yet: one rewrite of results.csv for all.
             append_rows(self.layout.results, [row for j in jobs if self.layout.evaluated(j) for row in self.rows(j)])
-            todo = [j for j in jobs if not self.layout.evaluated(j) or self._keeps_weights_it_should_not(j)]
-            if self.spec.launcher.kind == "slurm":
+            if slurm:
                 from amuro.study.slurm import run_on_slurm
 
-                run_on_slurm(self, todo)
+                run_on_slurm(self, self._todo(jobs))
             else:
-                # First the jobs nobody else holds; then wait for the others (done by then, or their holder died).
-                busy = [j for i, j in enumerate(todo, 1) if not self._run_and_say(j, i, len(todo), wait=False)]
-                for i, job in enumerate(busy, len(todo) - len(busy) + 1):
-                    self._run_and_say(job, i, len(todo), wait=True)
+                self.run_jobs(self._todo(jobs))
         print(f"results: {self.layout.results}  (library logs: {self.out / LOG_FILE})", flush=True)
         return self.layout.results
 
+    def _todo(self, jobs: list[ModelJob]) -> list[ModelJob]:
+        return [j for j in jobs if not self.layout.evaluated(j) or self._keeps_weights_it_should_not(j)]
+
+    def run_jobs(self, jobs: list[ModelJob]) -> None:
+        """First the jobs nobody else holds; then wait for the others (done by then, or their holder died)."""
+        busy = [j for i, j in enumerate(jobs, 1) if not self._run_and_say(j, i, len(jobs), wait=False)]
+        for i, job in enumerate(busy, len(jobs) - len(busy) + 1):
+            self._run_and_say(job, i, len(jobs), wait=True)
+
     def _run_and_say(self, job: ModelJob, i: int, n: int, wait: bool) -> bool:
-        start = time.time()
+        start, self.running = time.time(), job
         stages = self.run_job(job, wait=wait)
         if stages is None:
             return False
-        did = ", ".join(stages) if stages else "done by another sweep"
+        did = ", ".join(stages) if stages else "already done (by another sweep or an earlier try)"
         print(f"[{i}/{n}] {job.name}: {did} ({time.time() - start:.0f} s)", flush=True)
         return True
 
@@ -101,12 +114,12 @@ class Sweep:
             try:
                 if not self.layout.trained(job):
                     self.train(job)
-                    self._event("trained", job)
+                    self.event("trained", job.name)
                     stages.append("trained")
                     fault_point("trained")
                 if not self.layout.evaluated(job):
                     self.evaluate(job)
-                    self._event("evaluated", job)
+                    self.event("evaluated", job.name)
                     stages.append(f"evaluated {len(job.tasks)} tasks")
                     fault_point("evaluated")
             except Exception as e:  # noted in plan.json for the report, then raised
@@ -126,11 +139,15 @@ class Sweep:
     def _keeps_weights_it_should_not(self, job: ModelJob) -> bool:  # a kill between evaluation and deletion
         return not self.spec.keep_weights and bool(self.layout.leftover_weights(job))
 
-    def _event(self, what: str, job: ModelJob) -> None:
-        """A line in sweep.log (appended in one write: concurrent sweeps' lines never interleave)."""
+    def event(self, what: str, name: str) -> None:
+        """A line in sweep.log (appended in one write: concurrent sweeps' lines never interleave); in a SLURM job it
+        ends in `slurm=<job id>`."""
         import datetime
 
-        line = f"{datetime.datetime.now().isoformat(timespec='seconds')} pid={os.getpid()} {what} {job.name}\n"
+        array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+        job = f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID")
+        where = f" slurm={job}" if job else ""
+        line = f"{datetime.datetime.now().isoformat(timespec='seconds')} pid={os.getpid()} {what} {name}{where}\n"
         with open(self.layout.events, "a") as f:
             f.write(line)
 
