@@ -5,7 +5,7 @@
     amuro prompt mnli instruct [-n 2]                  # rendered prompts and targets (AMURO_DATA_DIR or the Hub)
     amuro report RESULTS.csv [MORE.csv ...] --out DIR  # MRC, fine-tuning gain, transfer, formats, figures; per
                                                        #   model, and their replication across models
-    amuro sweep SPEC [--dry-run] [--gpu a100] [--model M] [--out DIR]  # checkpoints x training sets -> results.csv
+    amuro sweep SPEC [--dry-run [--gpu a100|--calibrate]] [--model M] [--out DIR]  # -> results.csv
     amuro sweep SPEC --watch [--interval S]            # ... and every checkpoint a running pre-training publishes
     amuro configs [NAME]                               # shipped run specs and DeepSpeed/accelerate configs
     amuro demo [--out DIR] [--resume]                  # the whole study on a tiny model, offline, in minutes
@@ -76,6 +76,8 @@ def _sweep(args) -> None:
     from amuro.study.families import load_specs
     from amuro.study.sweep import Sweep
 
+    if args.calibrate and not args.dry_run:
+        raise AmuroError("--calibrate prices the plan of a dry run: add --dry-run")
     specs = load_specs(run_spec(args.spec))
     if len(specs) > 1 and (args.model or args.watch):
         raise AmuroError(f"{args.spec} names {len(specs)} families: --model and --watch take a spec of one model")
@@ -92,7 +94,8 @@ def _sweep(args) -> None:
     for spec in specs:  # a spec of several families: a sweep per family, each in its own folder
         out = Path(args.out) / spec.family if args.out and len(specs) > 1 else args.out
         sweep = Sweep(spec, out, rerun=args.command_line)
-        results.append(sweep.run(dry_run=args.dry_run, force=args.force, gpu=args.gpu))
+        results.append(sweep.run(dry_run=args.dry_run, force=args.force, gpu=args.gpu,
+                                  calibrate=args.calibrate))
     if len(specs) > 1:
         print(f"the families apart and whether the findings replicate: amuro report {' '.join(map(str, results))} "
               "--out REPORT", flush=True)
@@ -173,7 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", help="run spec YAML, or the name of a shipped one (tiny, demo, olmo1b_paper)")
     p.add_argument("--dry-run", action="store_true", help="print the plan, what is already done and its compute plan")
     p.add_argument("--gpu", choices=("a100", "h100", "h200", "l40s"), default="a100",
-                   help="throughput profile of the compute plan's GPU-hours (amuro/study/cost.py)")
+                   help="assumed rates of the compute plan's GPU-hours (amuro.study.budget)")
+    p.add_argument("--calibrate", action="store_true",
+                   help="with --dry-run: price the plan from rates measured on this machine (under 2 minutes on a CPU)")
     p.add_argument("--model", help="evaluate this repo id or folder instead of the spec's model")
     p.add_argument("--out", help="output folder (default: runs/<name>/ beside the spec; a spec of several "
                    "families: one sub-folder each)")

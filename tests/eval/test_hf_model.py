@@ -100,6 +100,29 @@ def test_first_reads_the_last_max_length_tokens_of_a_long_context(shots, fewshot
     assert truncated == 6  # the cut is what made these scores
 
 
+def test_paper_rule_reads_the_last_max_length_tokens_of_a_long_context_and_shares_no_prefix(tiny_bpe, monkeypatch):
+    """long_prompts=left: the lenient rule reads the logits after the context's last 24 tokens; the cut contexts
+    (each cut at a different place in the same demonstrations) run alone, batched."""
+    from amuro.eval import hf_model
+    from amuro.eval.scoring import paper_candidates
+
+    prefixes = []
+    original = hf_model.continuation_scores
+    monkeypatch.setattr(hf_model, "continuation_scores",
+                        lambda model, prefix, rows, *a: prefixes.append(len(prefix)) or original(model, prefix, rows, *a))
+    model, tok = load(tiny_bpe)
+    out = run(tiny_bpe, ["amuro_mnli_default"], {"max_length": 24, "tokenprob": "paper"}, num_fewshot=4, limit=6,
+              metadata={"amuro_fewshot": "paper"})
+    for s in out["samples"]["amuro_mnli_default"]:
+        ids = tok(s["arguments"][0][0])["input_ids"]
+        assert len(ids) > 24
+        logprobs = oracles.last_log_probs(model, ids[-24:])
+        pairs = paper_candidates(tok, s["doc"]["amuro_choices"])
+        expected = [max(float(logprobs[t]) for t, k in pairs if k == label) for label in range(3)]
+        np.testing.assert_allclose([float(ll) for ll, _ in s["filtered_resps"]], expected, atol=1e-4)
+    assert prefixes == [0]  # one batched pass of whole (cut) contexts, no shared prefix
+
+
 def test_paper_rule_breaks_a_tie_by_candidate_order_not_label_order(tiny_bpe, tmp_path):
     """Labels "no" and "x no": the token "Ġno" is a candidate of both, first as part of the bare "x no" (label 1),
     later as " no" (label 0). A model whose top logit is "Ġno" ties the two labels; the authors' argmax over their

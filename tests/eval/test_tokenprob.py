@@ -14,7 +14,7 @@ from amuro.tasks.registry import CLASSIFICATION, FORMATS, SETS
 from amuro.tasks.templates import target_delimiter
 
 from conftest import evaluate
-from oracles import authors_prediction
+from oracles import authors_prediction, last_log_probs
 from oracles import tokenprob as reference_tokenprob
 
 CLS_TASKS = [f"amuro_{s}_{f}" for s, ts in SETS.items() if ts.kind == CLASSIFICATION for f in FORMATS]
@@ -51,7 +51,15 @@ def test_plain_hf_scores_first_subtoken_tokenprob(style, shots, request):
 
 @pytest.mark.parametrize("style,shots,fewshot", [("tiny_bpe", 0, "random"), ("tiny_bpe", 4, "paper"),
                                                  ("tiny_sp", 4, "paper"), ("tiny_sp", 2, "random")])
-def test_amuro_hf_paper_rule_matches_the_authors(style, shots, fewshot, request):
+def test_amuro_hf_paper_rule_matches_the_authors(style, shots, fewshot, request, monkeypatch):
+    from amuro.eval import hf_model
+    from amuro.eval.scoring import paper_candidates
+
+    prefixes = []  # (prefix length, documents) of each pass
+    original = hf_model.continuation_scores
+    monkeypatch.setattr(hf_model, "continuation_scores",
+                        lambda model, prefix, rows, *a: prefixes.append((len(prefix), len({tuple(r[0]) for r in rows})))
+                        or original(model, prefix, rows, *a))
     path = request.getfixturevalue(style)
     model, tok = _load(path)
     tasks = [t for t in CLS_TASKS if t.endswith("_default") or t.endswith("_instruct")]
@@ -61,8 +69,15 @@ def test_amuro_hf_paper_rule_matches_the_authors(style, shots, fewshot, request)
     for _, _, doc, context, lls in _samples(results):
         assert context.endswith(" ")  # used verbatim, trailing space included
         assert int(np.argmax(lls)) == authors_prediction(model, tok, context, doc["amuro_choices"])
+        # each label's score: its best candidate's log-probability after the whole context, read at batch 1
+        logprobs = last_log_probs(model, tok(context)["input_ids"])
+        pairs = paper_candidates(tok, doc["amuro_choices"])
+        best = [max(float(logprobs[t]) for t, k in pairs if k == label) for label in range(len(lls))]
+        np.testing.assert_allclose(lls, best, atol=1e-4)
         n += 1
     assert n == len(tasks) * 8
+    if fewshot == "paper":  # the authors' first-k demonstrations: one prefix pass per task, its 8 documents on top
+        assert len(prefixes) == len(tasks) and all(p > 0 and docs == 8 for p, docs in prefixes)
 
 
 def test_paper_fewshot_uses_the_first_rows_of_the_scored_split(tiny_bpe):

@@ -72,12 +72,10 @@ class DemoConfig:
 
 def run_demo(out: str | Path = "demo", resume: bool = False, config: DemoConfig = DemoConfig()) -> dict:
     """Run (or resume) the demo in `out`; returns the report's summary."""
-    from amuro.configs import find
     from amuro.console import LOG_FILE, quiet
     from amuro.files import claim_folder
     from amuro.demo.pretrain import pretrain
     from amuro.report.build import write_report
-    from amuro.study.spec import load_spec
     from amuro.demo.synthetic import pretraining_corpus, write_sets
     from amuro.study.sweep import Sweep
 
@@ -111,13 +109,7 @@ def run_demo(out: str | Path = "demo", resume: bool = False, config: DemoConfig 
             print("  done earlier: " + " ".join(listed))
 
     _stage(3, "the sweep: base evaluation, fine-tuning, evaluation of every model (amuro sweep demo)")
-    spec = load_spec(find("runs", "demo"))
-    # tokens_per_step: the pre-training batch (8 blocks of 128 tokens), for namings that carry no tokens
-    spec = replace(spec, checkpoints=replace(spec.checkpoints, uniform=config.checkpoints, tokens_per_step=8 * 128),
-                   training={**spec.training, "max_examples": config.train_examples},
-                   evaluate=replace(spec.evaluate, limit=config.eval_examples),
-                   seeds=tuple(range(config.seeds)) if config.seeds > 1 else ())
-    results = [Sweep(replace(spec, model=str(out / "model" / family), family=family or None),
+    results = [Sweep(replace(demo_spec(out / "model" / family, config), family=family or None),
                      out / "sweep" / family).run() for family, *_ in families]
 
     _stage(4, "the report (amuro report)")
@@ -129,6 +121,20 @@ def run_demo(out: str | Path = "demo", resume: bool = False, config: DemoConfig 
     else:
         _replication_headline(report, summary)
     return summary
+
+
+def demo_spec(model: Path, config: DemoConfig = DemoConfig()):
+    """`runs/demo.yaml` over the pre-trained tiny model, at the demo's sizes."""
+    from amuro.configs import find
+    from amuro.study.spec import load_spec
+
+    spec = load_spec(find("runs", "demo"))
+    # tokens_per_step: the pre-training batch (8 blocks of 128 tokens), for namings that carry no tokens
+    return replace(spec, model=str(model), checkpoints=replace(spec.checkpoints, uniform=config.checkpoints,
+                                                               tokens_per_step=8 * 128),
+                   training={**spec.training, "max_examples": config.train_examples},
+                   evaluate=replace(spec.evaluate, limit=config.eval_examples),
+                   seeds=tuple(range(config.seeds)) if config.seeds > 1 else ())
 
 
 def _stage(k: int, what: str) -> None:

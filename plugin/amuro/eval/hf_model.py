@@ -12,7 +12,8 @@ batched path. The results are what HFLM computes (tests compare them).
   are already the labels' first subtokens, the multiple-choice sets score whole options); on any other task each
   multiple-choice continuation is cut to its first token, i.e. TokenProb for any task (the paper's §3.3 definition).
 - `paper`: the authors' lenient rule on the TokenProb tasks (and any other task), reproduced exactly
-  (docs/study.md §3): one forward pass over the prompt verbatim (its trailing space included), and the label owning
+  (docs/study.md §3): one forward pass over the prompt verbatim (its trailing space included; documents sharing a
+  prefix run it once, the rest in batches, as under `first`), and the label owning
   the first of the highest-scoring candidate ids, where candidates are all subtoken ids, special tokens included, of
   every label and every space-prefixed label. Each choice's log-likelihood is the best log-probability among its
   own candidates. The multiple-choice sets keep their whole-option scores.
@@ -33,7 +34,6 @@ import logging
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, postprocess_generated_text
@@ -219,34 +219,57 @@ class AmuroHFLM(HFLM):
         return results
 
     def _paper_loglikelihood(self, requests, disable_tqdm: bool):
-        # Group the choices of one document: same task, document and context.
-        groups: dict[tuple, list[int]] = {}
+        """The lenient rule needs one forward pass per document, the logits at its context's last position (every
+        candidate is a token there): documents sharing a prefix run it once and the rest in batches, as
+        `tokenprob=first` does, with every candidate id of a document a one-token continuation of its context."""
+        groups: dict[tuple, list[int]] = {}  # the choices of one document: same task, document and context
         for i, req in enumerate(requests):
             task, doc_id, _ = req.metadata
             groups.setdefault((task, doc_id, req.args[0]), []).append(i)
-        results: list[tuple[float, bool] | None] = [None] * len(requests)
-        for (_, _, context), members in tqdm(groups.items(), desc="TokenProb (paper rule)",
-                                             disable=disable_tqdm or self.rank != 0):
+        docs, candidates = [], {}
+        for (_, _, context), members in groups.items():
             members.sort(key=lambda i: requests[i].idx)
             doc = requests[members[0]].doc or {}
-            labels = doc.get("amuro_choices") or [requests[i].args[1].strip() for i in members]
+            labels = tuple(doc.get("amuro_choices") or [requests[i].args[1].strip() for i in members])
             if len(labels) != len(members):
                 raise AmuroError(f"paper TokenProb: {len(members)} requests but {len(labels)} labels for {context!r:.60}")
-            for i, score in zip(members, self._paper_scores(context, labels)):
+            if labels not in candidates:
+                candidates[labels] = paper_candidates(self.tokenizer, labels)
+            docs.append((members, labels, self.tokenizer(context)["input_ids"]))  # the prompt verbatim
+        self._count_long([requests[d[0][0]] for d in docs], [len(ids) for _, _, ids in docs])
+        if self.long_prompts == "left":  # the last context_length tokens, as lm-eval's left cut reads them
+            docs = [(members, labels, ids[-self.context_length:]) for members, labels, ids in docs]
+        by_ids: dict[tuple[int, ...], list[int]] = {}
+        for d, (_, _, ids) in enumerate(docs):
+            by_ids.setdefault(tuple(ids), []).append(d)
+        plans = [(length, [(d, token) for ids in members for d in by_ids[ids]
+                           for token in dict.fromkeys(t for t, _ in candidates[docs[d][1]])])
+                 for length, members in shared_prefix_groups(list(by_ids), MIN_SHARED_PREFIX)]
+        scores: dict[tuple[int, int], tuple[float, bool]] = {}  # (document, candidate id) -> log-prob, greedy
+        progress = tqdm(total=sum(len(rows) for _, rows in plans), desc="TokenProb (paper rule), candidates",
+                        disable=disable_tqdm or self.rank != 0)
+        for length, rows in plans:  # length 0: the documents that share no prefix, run whole in batches
+            with self._autocast():
+                values = continuation_scores(self.model, docs[rows[0][0]][2][:length],
+                                             [(docs[d][2][length:], [token]) for d, token in rows], self._batch(),
+                                             progress)
+            scores.update(zip(rows, values))
+        progress.close()
+        results: list[tuple[float, bool] | None] = [None] * len(requests)
+        for d, (members, labels, _) in enumerate(docs):
+            pairs = candidates[labels]
+            for i, score in zip(members, self._paper_scores([scores[d, t] for t, _ in pairs], pairs, len(labels))):
                 results[i] = score
         return results
 
-    @torch.no_grad()
-    def _paper_scores(self, context: str, labels: list[str]) -> list[tuple[float, bool]]:
-        ids = self.tokenizer(context)["input_ids"]
-        ids = ids if self.long_prompts == "whole" else ids[-self.context_length:]
-        logits = self._model_call(torch.tensor([ids], device=self.device))[0, -1].float()
-        logprobs = F.log_softmax(logits, dim=-1).cpu().numpy()
-        pairs = paper_candidates(self.tokenizer, labels)
-        values = np.array([logprobs[token] for token, _ in pairs])
-        winner = pairs[int(np.argmax(values))][1]  # np.argmax: the first position holding the maximum
-        scores = [max(v for v, (_, k) in zip(values, pairs) if k == label) for label in range(len(labels))]
+    @staticmethod
+    def _paper_scores(values: list[tuple[float, bool]], pairs, n_labels: int) -> list[tuple[float, bool]]:
+        """Each label's score under the lenient rule from its candidates' (log-probability, greedy) at the last
+        position: the label owning the first of the highest-scoring candidates wins."""
+        logprobs = np.array([v for v, _ in values])
+        winner = pairs[int(np.argmax(logprobs))][1]  # np.argmax: the first position holding the maximum
+        scores = [max(v for v, (_, k) in zip(logprobs, pairs) if k == label) for label in range(n_labels)]
         if int(np.argmax(scores)) != winner:  # a tie broken by candidate order, not label order
             scores[winner] = float(np.nextafter(scores[winner], np.inf))
-        greedy = int(np.argmax(logprobs))
-        return [(float(s), greedy in {t for t, k in pairs if k == label}) for label, s in enumerate(scores)]
+        return [(float(s), any(g for (_, g), (_, k) in zip(values, pairs) if k == label))
+                for label, s in enumerate(scores)]

@@ -11,6 +11,7 @@ import copy
 import torch
 import torch.nn.functional as F
 from transformers import StaticCache
+from transformers.cache_utils import DynamicLayer
 
 MIN_SHARED_PREFIX = 32  # tokens; shorter common prefixes are not worth a separate pass
 
@@ -46,8 +47,8 @@ def continuation_scores(model, prefix: list[int], rows: list[tuple[list[int], li
     """For each (suffix, continuation) row, the summed log-probability of `continuation` right after
     prefix + suffix (suffix non-empty) and whether greedy decoding produces it, as lm-eval's HFLM scores a request;
     the prefix runs once, every batch continues from a copy of its cache, and rows with the same input (the
-    one-token choices of a document) share one."""
-    cache = prefix_cache(model, prefix)
+    one-token choices of a document) share one. An empty prefix: the rows run whole, batched."""
+    cache = prefix_cache(model, prefix) if prefix else None
     by_input: dict[tuple[int, ...], list[int]] = {}
     for i, (suffix, continuation) in enumerate(rows):
         by_input.setdefault(tuple(suffix + continuation[:-1]), []).append(i)
@@ -61,8 +62,9 @@ def continuation_scores(model, prefix: list[int], rows: list[tuple[list[int], li
         # The positions whose logits predict a continuation token, and only those get logits (a 100k vocabulary).
         spans = {i: range(len(rows[i][0]) - 1, len(x)) for x in batch for i in by_input[x]}
         keep = sorted({p for span in spans.values() for p in span})
-        logits = model(ids, past_key_values=_batch_copy(cache, len(batch)), use_cache=True,
-                       logits_to_keep=torch.tensor(keep, device=model.device)).logits
+        past = {"past_key_values": _batch_view(cache, len(batch)), "use_cache": True} if cache is not None else \
+            {"use_cache": False}
+        logits = model(ids, **past, logits_to_keep=torch.tensor(keep, device=model.device)).logits
         column = {p: k for k, p in enumerate(keep)}
         for j, x in enumerate(batch):
             for i in by_input[x]:
@@ -72,6 +74,18 @@ def continuation_scores(model, prefix: list[int], rows: list[tuple[list[int], li
         if progress is not None:
             progress.update(sum(len(by_input[x]) for x in batch))
     return out
+
+
+def _batch_view(cache, n: int):
+    """`n` rows of a batch-1 dynamic cache without copying it: each layer's keys and values expanded along the
+    batch (a forward appends to them by concatenation, which writes new tensors); a static cache is copied."""
+    if not all(type(layer) is DynamicLayer for layer in cache.layers):
+        return _batch_copy(cache, n)
+    view = copy.copy(cache)
+    view.layers = [copy.copy(layer) for layer in cache.layers]
+    for layer in view.layers:
+        layer.keys, layer.values = layer.keys.expand(n, -1, -1, -1), layer.values.expand(n, -1, -1, -1)
+    return view
 
 
 def _batch_copy(cache, n: int):

@@ -157,9 +157,10 @@ def settings(spec: RunSpec) -> list[str]:
             + (f", overrides {dict((k, v) for k, v in t.items() if k != 'loss_averaging')}" if len(t) > 1 else "")]
 
 
-def describe(spec: RunSpec, jobs: list[ModelJob], layout: Layout, gpu: str = "a100") -> str:
+def describe(spec: RunSpec, jobs: list[ModelJob], layout: Layout, gpu: str = "a100",
+             calibrate: bool = False) -> str:
     """The plan as `amuro sweep --dry-run` prints it: counts, one line per job with its state, the compute plan."""
-    from amuro.study.cost import compute_plan
+    from amuro.study.budget import compute_plan
 
     trainings = [j for j in jobs if j.finetuned]
     done_t = sum(layout.trained(j) for j in trainings)
@@ -179,4 +180,4 @@ def describe(spec: RunSpec, jobs: list[ModelJob], layout: Layout, gpu: str = "a1
     for j in jobs:
         state = "done" if layout.evaluated(j) else "trained" if j.finetuned and layout.trained(j) else "to run"
         lines.append(f"  step {j.checkpoint.step:>9}  {j.name:<40} {len(j.tasks):>3} tasks  {state}")
-    return "\n".join([*lines, compute_plan(spec, jobs, gpu)])
+    return "\n".join([*lines, compute_plan(spec, jobs, gpu, calibrate)])

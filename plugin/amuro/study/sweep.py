@@ -48,12 +48,12 @@ class Sweep:
     def jobs(self) -> list[ModelJob]:
         return plan(self.spec)
 
-    def run(self, dry_run: bool = False, force: bool = False, gpu: str = "a100") -> Path:
+    def run(self, dry_run: bool = False, force: bool = False, gpu: str = "a100", calibrate: bool = False) -> Path:
         """Run every job that is not finished, one console line per job; the libraries' logs go to amuro.log.
         Several sweeps (or SLURM jobs) on the same spec and output folder split the jobs between them through
         per-job locks: each job is trained and evaluated once."""
         jobs = self.jobs()
-        print(describe(self.spec, jobs, self.layout, gpu), flush=True)
+        print(describe(self.spec, jobs, self.layout, gpu, calibrate), flush=True)
         slurm = self.spec.launcher.kind == "slurm"
         if dry_run:
             if slurm:
