@@ -4,7 +4,8 @@ parses them), and docs/ledger.md is generated from it."""
 
 import pytest
 
-from amuro.study.ledger import LEDGER, OBSERVERS, markdown, observe, run_lines
+from amuro.study.knobs import OBSERVERS
+from amuro.study.ledger import LEDGER, markdown, observe, run_lines
 from amuro.study.profiles import PROFILES
 from amuro.study.spec import parse_spec
 
