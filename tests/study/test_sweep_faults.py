@@ -3,7 +3,6 @@ the uninterrupted table; two sweeps started together split the jobs and run each
 
 import os
 import subprocess
-import sys
 
 import pytest
 

@@ -1,7 +1,6 @@
 """Every DeepSpeed and accelerate config in ds_configs/ is valid for training/sft.py's arguments (no launch)."""
 
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
