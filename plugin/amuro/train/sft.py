@@ -9,7 +9,7 @@ The same code runs as `accelerate launch -m amuro.train.sft ...` (any folder, an
 # Per-dataset SFT of an OLMo-1B intermediate checkpoint (one GPU)
 ```bash
 accelerate launch -m amuro.train.sft \
-    --model_name_or_path allenai/OLMo-1B-hf --model_revision step342000-tokens1434B \
+    --model_name_or_path allenai/OLMo-1B-hf --model_revision step342000-tokens1433B \
     --dataset_name mnli --prompt_format default \
     --output_dir runs/sft/olmo1b-step342000-mnli-default
 ```
@@ -17,7 +17,7 @@ accelerate launch -m amuro.train.sft \
 # Instruction tuning on a seeded 5% of Tulu v2 (messages), loss on assistant turns only
 ```bash
 accelerate launch -m amuro.train.sft \
-    --model_name_or_path allenai/OLMo-1B-hf --model_revision step342000-tokens1434B \
+    --model_name_or_path allenai/OLMo-1B-hf --model_revision step342000-tokens1433B \
     --dataset_name tulu --fraction 0.05 --output_dir runs/sft/olmo1b-step342000-tulu
 ```
 
