@@ -94,7 +94,8 @@ def compare_section(table, plateaus, names: tuple[str, str], figs: dict, stem: s
          f"Each headline finding in both runs (mean over its cells, 95% bootstrap CI over cells and their runs) and "
          f"the difference {b} - {a}, bootstrapped over the cells both runs have (paired). *holds*: the finding's CI "
          f"excludes 0 on the same side in both; *weakens*: {b}'s CI includes 0; *reverses*: {b}'s excludes 0 on "
-         "the other side.", "",
+         "the other side; *no verdict*: a CI of zero width (its cells all have one value), which says nothing about "
+         "uncertainty.", "",
          _table(_records(table.assign(a_ci=[_ci(lo, hi) for lo, hi in zip(table["a_ci_low"], table["a_ci_high"])],
                                       b_ci=[_ci(lo, hi) for lo, hi in zip(table["b_ci_low"], table["b_ci_high"])],
                                       d_ci=[_ci(lo, hi) for lo, hi in zip(table["diff_ci_low"],
