@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from amuro.console import LOG_FILE, quiet
-from amuro.errors import AmuroError
+from amuro.errors import AmuroError, os_error
 from amuro.files import claim_folder, fault_point, remove, remove_stale_temporaries, write_atomic
 from amuro.study import diagnostics
 from amuro.study.backends import evaluate_arguments
@@ -123,9 +123,12 @@ class Sweep:
                     self.event("evaluated", job.name)
                     stages.append(f"evaluated {len(job.tasks)} tasks")
                     fault_point("evaluated")
-            except Exception as e:  # noted in plan.json for the report, then raised
+            except Exception as e:  # noted in plan.json for the report, then raised naming the job
                 diagnostics.record_failure(self.layout.plan, job, e)
-                raise
+                failure = self._failed(job, e)
+                if failure is e:
+                    raise
+                raise failure from e
             diagnostics.record_failure(self.layout.plan, job, None)
             measure(self, job)  # amuro.study.measures: the opt-in BASE measures (evaluate.completion_loss)
             append_rows(self.layout.results, self.rows(job))
@@ -136,6 +139,17 @@ class Sweep:
         finally:
             lock.release()
         return stages
+
+    def _failed(self, job: ModelJob, e: Exception) -> Exception:
+        """The error a failed job raises: one line that names the job (an AmuroError or OSError: a bad input, a
+        model or file that cannot be read, the Hub unreachable); any other error keeps its traceback, with the
+        job in a note."""
+        if isinstance(e, (AmuroError, OSError)):
+            text = str(e) if isinstance(e, AmuroError) else os_error(e)
+            said = text if job.name in text else f"job {job.name} failed: {text}"
+            return AmuroError(f"{said} (kept in {self.layout.plan}; the same command continues)")
+        e.add_note(f"amuro sweep: while running job {job.name} (kept in {self.layout.plan})")
+        return e
 
     def _keeps_weights_it_should_not(self, job: ModelJob) -> bool:  # a kill between evaluation and deletion
         return not self.spec.keep_weights and bool(self.layout.leftover_weights(job))
