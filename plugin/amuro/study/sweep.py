@@ -224,10 +224,6 @@ class Sweep:
         kwargs = evaluate_arguments(self, job, fewshot_seed)  # amuro.study.backends: the call for hf, amuro-hf, vllm
         if kwargs["use_cache"]:  # lm-eval's request cache is keyed by request only: one per model and revision
             Path(kwargs["use_cache"]).parent.mkdir(parents=True, exist_ok=True)
-        # lm-eval warns, for every task with a custom dataset loader, that custom kwargs exist: noise here.
-        task_logger = logging.getLogger("lm_eval.api.task")
-        if not any(isinstance(f, _NotCustomKwargsWarning) for f in task_logger.filters):
-            task_logger.addFilter(_NotCustomKwargsWarning())
         manager = amuro.task_manager(include_defaults=False, metadata=kwargs.pop("metadata"))
         plan, folder = self.spec.evaluate, self.layout.lm_eval_dir(job, fewshot_seed)
         tracker = None
@@ -303,11 +299,6 @@ def lm_eval_outputs(results: dict, samples: dict | None, plan, tracker, folder: 
     if tracker.push_results_to_hub or tracker.push_samples_to_hub:
         tracker.recreate_metadata_card()
     redact_folder(folder)
-
-
-class _NotCustomKwargsWarning(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Custom kwargs can be passed" not in record.getMessage()
 
 
 def _die_with_parent() -> None:
