@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from amuro.report.markdown import _img, _records, _table
+from amuro.report.markdown import _img, _notes, _records, _table
 from amuro.report.tables import Tables
 
 SHARES = [("checkpoint and pair", "share_cells", "s"), ("fine-tuning seed", "share_seed", "s"),
@@ -62,7 +62,7 @@ def signal_section(t: Tables, figs: dict) -> list[str]:
     if "completion_loss" not in sig["measures_available"]:
         L += ["The BASE model's loss on the fine-tuning sets' completions was not measured (run spec: "
               "`evaluate: {completion_loss: 200}`).", ""]
-    return L + [_img(figs, "signal", "is more pre-training still paying off")]
+    return L + [*_notes(t.notes.get("signal", [])), _img(figs, "signal", "is more pre-training still paying off")]
 
 
 def seeds_section(t: Tables) -> list[str]:
