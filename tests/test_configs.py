@@ -63,3 +63,18 @@ def test_tests_mirror_the_package_and_modules_stay_small():
     assert len(names) == len(set(names)), "test files need distinct names (pytest imports them by basename)"
     sizes = {str(p.relative_to(PACKAGE)): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
     assert max(sizes.values()) <= 330, sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
+
+
+def test_version_and_the_shipped_specs_in_sweep_help(capsys):
+    from amuro import __version__
+    from amuro.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out == f"amuro {__version__}\n"
+    with pytest.raises(SystemExit):
+        main(["sweep", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help at the terminal's width
+    assert len(configs.shipped("runs")) >= 7
+    for name in configs.shipped("runs"):
+        assert name in text, f"`amuro sweep --help` does not name the shipped spec {name}"

@@ -4,7 +4,7 @@ The code lives in the package, `amuro.train.sft` (as TRL keeps `trl/scripts/sft.
 thing with the same flags:
 
 ```bash
-accelerate launch training/sft.py --model_name_or_path allenai/OLMo-1B-hf --model_revision step342000-tokens1434B \
+accelerate launch training/sft.py --model_name_or_path allenai/OLMo-1B-hf --model_revision step342000-tokens1433B \
     --dataset_name mnli --output_dir runs/sft/olmo1b-step342000-mnli            # from a checkout
 accelerate launch -m amuro.train.sft --model_name_or_path ... --dataset_name mnli --output_dir ...   # from anywhere
 amuro sweep runs/tiny.yaml                                                 # the study runner trains through it

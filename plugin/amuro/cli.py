@@ -64,8 +64,19 @@ def _report(args) -> None:
 
     groups = load_groups(args.groups) if args.groups else None
     path = write_report(args.results, args.out, groups=groups, num_fewshot=args.num_fewshot, seed=args.seed,
-                        force=args.force, base_floor=args.base_floor, compare_with=args.compare)
+                        force=args.force, base_floor=args.base_floor, compare_with=args.compare,
+                        labels=_labels(args))
     print(f"report written to {path}")
+
+
+def _labels(args) -> tuple[str, str] | None:
+    if args.labels is None:
+        return None
+    labels = tuple(x.strip() for x in args.labels.split(","))
+    if not args.compare or len(labels) != 2 or not all(labels) or labels[0] == labels[1]:
+        raise AmuroError(f"--labels takes two distinct names, A,B, for RESULTS and --compare OTHER.csv; got "
+                         f"{args.labels!r}" + ("" if args.compare else " without --compare"))
+    return labels
 
 
 def _sweep(args) -> None:
@@ -131,9 +142,12 @@ def _demo(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from amuro import __version__
+    from amuro.configs import shipped
     from amuro.demo.pretrain import NAMINGS
 
     parser = argparse.ArgumentParser(prog="amuro", description=__doc__.splitlines()[0], allow_abbrev=False)
+    parser.add_argument("--version", action="version", version=f"amuro {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name, **kwargs):  # flags must be typed whole: `--pretrain-step` must not mean `--pretrain-steps`
@@ -167,13 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--compare", metavar="OTHER.csv",
                    help="another results table (e.g. the other profile's): which findings survive there")
+    p.add_argument("--labels", metavar="A,B", help="names of the two runs in a --compare (default: profile and "
+                   "spec, told apart by their folders where they are alike)")
     p.add_argument("--force", action="store_true", help="write into --out even if it holds files amuro did not write")
     p.add_argument("--base-floor", type=float, default=None,
                    help="note every ratio that rests on a BASE score below this (default 0.1, "
                         "amuro.report.diagnostics.BASE_FLOOR): small BASE scores inflate ratios")
     p.set_defaults(func=_report)
     p = add("sweep", help="fine-tune and evaluate checkpoints as a run spec says; resumable")
-    p.add_argument("spec", help="run spec YAML, or the name of a shipped one (tiny, demo, olmo1b_paper)")
+    p.add_argument("spec", help=f"run spec YAML, or the name of a shipped one ({', '.join(shipped('runs'))})")
     p.add_argument("--dry-run", action="store_true", help="print the plan, what is already done and its compute plan")
     p.add_argument("--gpu", choices=("a100", "h100", "h200", "l40s"), default="a100",
                    help="assumed rates of the compute plan's GPU-hours (amuro.study.budget)")

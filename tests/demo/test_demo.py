@@ -39,7 +39,8 @@ def test_reduced_demo_end_to_end_after_an_interruption(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     # A quiet console: the libraries' logs, warnings and bars go to amuro.log files, not the terminal.
     assert len(result.stderr.splitlines()) < 100, result.stderr[-3000:]
-    assert (out / "sweep" / "amuro.log").is_file()
+    assert (out / "sweep" / "amuro.log").stat().st_size > 0 and not (out / "amuro.log").exists()
+    assert f"logs: {out}/sweep/amuro.log (lm-eval, transformers, TRL)" in result.stdout  # where the README says
     assert "done earlier: step5-tokens5K step100-tokens102K" in result.stdout  # pre-training was not redone
     assert f"report: {out}/report/report.md" in result.stdout and "mnli  accuracy" in result.stdout
     # The headline is at the last checkpoint and says what its numbers rest on.

@@ -43,6 +43,9 @@ def test_mrc_side_by_side_with_a_paired_difference():
     ((-0.5, 0.25), (0.1, 0.3), "not a finding in A (its CI includes 0)"),
     ((0.1, 0.2), (-0.1, 0.1), "weakens (B's CI includes 0)"),
     ((float("nan"),) * 2, (0.1, 0.2), "no data in A"),
+    # a zero-width CI (one cell, or cells all alike) says nothing about uncertainty: never a verdict
+    ((-1.0, -1.0), (-1.0, -1.0), "no verdict (A's CI has zero width: its cells all have one value)"),
+    ((-0.5, -0.25), (0.2, 0.2), "no verdict (B's CI has zero width: its cells all have one value)"),
 ])
 def test_verdicts(a, b, verdict):
     assert C._verdict(*a, *b) == verdict
@@ -63,3 +66,22 @@ def test_the_cli_writes_the_comparison(tmp_path, capsys):
     assert rows["MRC: cls_to_gen"]["difference"] == pytest.approx(0.125)
     assert (tmp_path / "report" / "figures" / "compare.png").is_file()
     assert pd.read_csv(tmp_path / "report" / "tables" / "compare.csv")["finding"].tolist()[0] == "MRC: cls_to_gen"
+
+
+def test_two_runs_alike_get_distinct_labels_or_the_given_ones(tmp_path):
+    """Two demos: both profile `corrected`, both in a folder named `sweep` -> told apart by the path's end."""
+    a, b = tmp_path / "demo" / "sweep" / "results.csv", tmp_path / "demo2" / "sweep" / "results.csv"
+    for path, t in ((a, A_TABLE), (b, B_TABLE)):
+        path.parent.mkdir(parents=True)
+        t.assign(profile="corrected").to_csv(path, index=False)
+    assert main(["report", str(a), "--compare", str(b), "--out", str(tmp_path / "r1")]) == 0
+    md = (tmp_path / "r1" / "report.md").read_text()
+    assert "## Which findings survive: demo/sweep vs demo2/sweep" in md
+    names = json.loads((tmp_path / "r1" / "summary.json").read_text())["compare"]
+    assert (names["a"], names["b"]) == ("demo/sweep", "demo2/sweep")
+    assert main(["report", str(a), "--compare", str(b), "--labels", "seed 0,seed 1", "--out",
+                 str(tmp_path / "r2")]) == 0
+    assert "## Which findings survive: seed 0 vs seed 1" in (tmp_path / "r2" / "report.md").read_text()
+    assert main(["report", str(a), "--compare", str(a), "--out", str(tmp_path / "r3")]) == 0  # one file twice
+    assert "## Which findings survive: sweep [A] vs sweep [B]" in (tmp_path / "r3" / "report.md").read_text()
+    assert main(["report", str(a), "--labels", "x,x", "--compare", str(b), "--out", str(tmp_path / "r4")]) == 2

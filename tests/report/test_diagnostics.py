@@ -168,3 +168,34 @@ def test_a_pre_training_grouping_on_the_edge_of_the_rule_is_noted():
     assert D.knife_edge(pt) == [
         "xsum is on the edge of its group (base flat in pre-training): 9.46% of the headroom (threshold 10%)",
         "cnn is on the edge of its group (base improves in pre-training): gain +0.0210 vs 2 standard errors 0.0200"]
+
+
+def test_a_tiny_models_size_is_in_the_run_on_block_with_a_warning(tmp_path):
+    df = demo_like_table()
+    csv = tmp_path / "results.csv"
+    df.to_csv(csv, index=False)
+    (tmp_path / "plan.json").write_text(json.dumps({**plan_for(df, {}), "parameters": 734_000}))
+    assert main(["report", str(csv), "--out", str(tmp_path / "r")]) == 0
+    first_screen = "\n".join((tmp_path / "r" / "report.md").read_text().splitlines()[:25])
+    assert "**Model**: `tiny`, 0.7M parameters, 3 checkpoint(s)" in first_screen
+    assert "a tiny model (0.7M parameters, fewer than 100.0M)" in first_screen
+
+
+def test_scores_at_the_ceiling_and_correlations_over_few_checkpoints_are_noted(tmp_path):
+    """The demo's NLI sets at 1.000 from the first checkpoint on: its "plateau" is a ceiling. Four checkpoints:
+    a rank correlation of -1.00 with a CI of -1.00 to -1.00 is what chance gives one time in 12."""
+    steps = (20, 54, 147, 400)
+    rows = [row(s, "base", d, 0.4 + i / 100) for i, s in enumerate(steps) for d in ("mnli", "rte")]
+    rows += [row(s, "mnli", d, 1.0) for s in steps for d in ("mnli", "rte")]
+    csv = tmp_path / "results.csv"
+    pd.DataFrame(rows, columns=[*COLUMNS, "predictions", "empty_generations", "examples"]).to_csv(csv, index=False)
+    assert main(["report", str(csv), "--out", str(tmp_path / "r")]) == 0
+    notes = json.loads((tmp_path / "r" / "summary.json").read_text())["diagnostics"]["notes"]["signal"]
+    assert notes[0] == ("fine-tuned on mnli scores at the ceiling (accuracy >= 0.99) on mnli, rte at steps 20, 54, "
+                        "147, 400 (8 scores): a plateau or a flat gain there says the set is solved, not that more "
+                        "pre-training stopped paying off")
+    assert notes[1].startswith("the rank correlations rest on at most 4 checkpoints per pair (fewer than 8): with 4 "
+                               "points a rho of exactly +1 or -1 arises by chance with probability 0.083")
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert "- **Ceiling**: fine-tuned on mnli scores at the ceiling" in report  # at a glance, and beside the signal
+    assert report.index("## Is more pre-training still paying off?") < report.rindex("the rank correlations rest on")

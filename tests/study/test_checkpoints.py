@@ -16,7 +16,7 @@ def names(repo):
 
 
 def test_names_of_the_three_families_parse():
-    assert parse_revision("step342000-tokens1434B") == {"step": 342000, "tokens": 1434 * 10**9, "trajectory": ""}
+    assert parse_revision("step342000-tokens1433B") == {"step": 342000, "tokens": 1433 * 10**9, "trajectory": ""}
     assert parse_revision("stage1-step1000000-tokens2098B") == {"step": 1000000, "tokens": 2098 * 10**9,
                                                                  "trajectory": ""}
     assert parse_revision("stage2-ingredient1-step2000-tokens5B")["trajectory"] == "stage2-ingredient1"
@@ -27,15 +27,15 @@ def test_names_of_the_three_families_parse():
 
 def test_revisions_file_ignores_comments_and_blank_lines():
     got = names(OLMO)
-    assert got[0] == "main" and "step342000-tokens1434B" in got and not any(n.startswith("#") for n in got)
+    assert got[0] == "main" and "step342000-tokens1433B" in got and not any(n.startswith("#") for n in got)
 
 
 def test_the_papers_checkpoints_by_step_plus_main():
     chosen = select(OLMO, names(OLMO), steps=[1000, 18000, 342000, 424000, 505000, 592000, 738000], final=True)
     assert [c.revision for c in chosen] == [
-        "step1000-tokens4B", "step18000-tokens75B", "step342000-tokens1434B", "step424000-tokens1778B",
-        "step505000-tokens2118B", "step592000-tokens2483B", "step738000-tokens3095B", "main"]
-    assert (chosen[-1].step, chosen[-1].tokens) == (738020, 3095 * 10**9)  # main is the last checkpoint
+        "step1000-tokens4B", "step18000-tokens75B", "step342000-tokens1433B", "step424000-tokens1777B",
+        "step505000-tokens2117B", "step592000-tokens2482B", "step738000-tokens3094B", "main"]
+    assert (chosen[-1].step, chosen[-1].tokens) == (738020, 3094 * 10**9)  # main is the last checkpoint
     assert chosen[0].load_args() == {"pretrained": OLMO, "revision": "step1000-tokens4B"}
 
 
@@ -52,11 +52,12 @@ def test_uniform_includes_first_and_last_and_keeps_to_the_main_trajectory():
 def test_explicit_revisions_are_checked_against_the_repo():
     got = select(OLMO2, names(OLMO2), revisions=["stage2-ingredient1-step2000-tokens5B", "main"])
     assert [c.revision for c in got] == ["stage2-ingredient1-step2000-tokens5B", "main"]
-    with pytest.raises(AmuroError, match=r"revision 'step342000-tokens1433B' is not a branch of allenai/OLMo-1B-hf "
-                                         r"\(did you mean step342000-tokens1434B\?\)"):
-        select(OLMO, names(OLMO), revisions=["step342000-tokens1433B"])
+    # a name formatted with the other rounding (allenai/OLMo-1B's, not the -hf repo's) is refused with the right one
+    with pytest.raises(AmuroError, match=r"revision 'step342000-tokens1434B' is not a branch of allenai/OLMo-1B-hf "
+                                         r"\(did you mean step342000-tokens1433B\?\)"):
+        select(OLMO, names(OLMO), revisions=["step342000-tokens1434B"])
     with pytest.raises(AmuroError, match=r"no revision of allenai/OLMo-1B-hf is at step 342001 "
-                                         r"\(nearest: step342000-tokens1434B\)"):
+                                         r"\(nearest: step342000-tokens1433B\)"):
         select(OLMO, names(OLMO), steps=[342001])
 
 

@@ -106,4 +106,9 @@ def test_calibration_measures_the_rates_on_this_machine(tiny_checkpoints, tmp_pa
                  "--out", str(tmp_path / "out")]) == 0
     text = capsys.readouterr().out
     assert "on this machine (cpu" in text and "(measured)" in text and "model load 30 s (assumed)" in text
-    assert "lengths: cost.LENGTHS (assumed)" in text and "hours ours" in text
+    assert "lengths: cost.LENGTHS (assumed)" in text and "seconds ours" in text  # a tiny plan: seconds, not 0.0 h
+    # without --calibrate, a tiny model gets no GPU plan (its GPU-hours would all read 0.0)
+    assert main(["sweep", str(ROOT / "runs" / "tiny.yaml"), "--model", tiny_checkpoints, "--dry-run",
+                 "--out", str(tmp_path / "out")]) == 0
+    text = capsys.readouterr().out
+    assert "none in GPU-hours for a tiny model" in text and "GPU-h ours" not in text

@@ -233,8 +233,19 @@ def test_a_failed_training_is_one_line_naming_the_job_and_its_log(script, reason
     log = tmp_path / "out" / "logs" / job.checkpoint.revision / "mnli.log"
     with pytest.raises(AmuroError) as e:
         sweep.run_job(job)
-    assert str(e.value) == f"training {job.name} failed ({reason}); log: {log}"
+    assert str(e.value) == f"training {job.name} failed ({reason}); log: {log} (kept in {sweep.layout.plan}; " \
+                           "the same command continues)"
     assert not (tmp_path / "out" / "lm_eval" / job.checkpoint.revision / "mnli.json").exists()
+
+
+def test_a_model_that_cannot_be_loaded_is_one_line_naming_the_job(tmp_path, capsys):
+    """Offline, the paper's model is not in the Hub cache: the error names the job, not only the Hub's sentence."""
+    from amuro.cli import main
+
+    spec_path = write_spec(tmp_path, "allenai/OLMo-1B-hf", train=[])
+    assert main(["sweep", str(spec_path), "--out", str(tmp_path / "out")]) == 1 + 1  # AmuroError's exit status
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("amuro: error: job ") and "/base failed: " in err[0], err
 
 
 @pytest.mark.slow

@@ -319,3 +319,27 @@ def test_a_model_without_padding_free_support_trains_on_padded_batches(tiny_bpe,
     assert not args.padding_free and "cu_seq_lens_q" not in batch
     assert batch["input_ids"].shape[0] == 4 and batch["attention_mask"].shape == batch["input_ids"].shape
     assert (batch["attention_mask"] == 0).any()  # padded to the longest of the 4
+
+
+def test_help_shows_amuros_flags_first_and_the_long_tail_behind_help_all(capsys):
+    from amuro.train.sft import ScriptArguments, cli, make_parser
+
+    with pytest.raises(SystemExit):
+        cli(["--help"])
+    short = capsys.readouterr().out
+    lines = short.splitlines()
+    first = lambda flag: next(i for i, ln in enumerate(lines) if ln.startswith(f"  --{flag} "))  # noqa: E731
+    assert lines[0].startswith("usage: ") and len(lines[0]) < 120  # not every flag in the usage line
+    assert first("dataset_name") < first("total_batch_size") < first("model_name_or_path") < first("learning_rate")
+    assert "--push_to_hub" not in short and lines[-1].endswith("more flags of TRL's SFTConfig and ModelConfig: "
+                                                               "--help-all")
+    with pytest.raises(SystemExit):
+        cli(["--help-all"])
+    full = capsys.readouterr().out
+    import dataclasses
+
+    lines = full.splitlines()
+    assert first("dataset_name") < first("model_name_or_path") < first("push_to_hub")
+    for action in make_parser()._actions:  # every flag is in --help-all
+        assert any(opt in full for opt in action.option_strings), action.option_strings
+    assert {f.name for f in dataclasses.fields(ScriptArguments)} <= {a.dest for a in make_parser()._actions}

@@ -12,6 +12,8 @@ Four stages, each the real thing at toy scale:
 3. the sweep: `amuro sweep demo` (runs/demo.yaml) over those checkpoints: base evaluation, SFT on mnli and xsum through
    training/sft.py, evaluation of every model through lm-eval with the `amuro_*` tasks, in the three formats;
 4. the report: `amuro report` on the sweep's results.csv.
+The libraries' logs of every stage go to one file, `<out>/sweep/amuro.log` (the sweep's own: `amuro.console`), and
+each training's output to `<out>/sweep/logs/<revision>/<train>.log`; the demo's last lines say where they are.
 
 `--families N` pre-trains N tiny "families" instead of one, each its own model (its seed, half the width of the one
 before) publishing its checkpoints under another family's branch names (`FAMILY_NAMINGS`: OLMo's, then Pythia's,
@@ -87,6 +89,7 @@ def run_demo(out: str | Path = "demo", resume: bool = False, config: DemoConfig 
     os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                       AMURO_DATA_DIR=str(out / "data"), TOKENIZERS_PARALLELISM="false")
 
+    log = claim_folder(out / "sweep") / LOG_FILE  # one log for the demo: the sweep's (a family's has its own too)
     _stage(1, "synthetic data in the real HF schemas")
     write_sets(out / "data", config.train_examples, config.eval_examples, config.seed)
 
@@ -101,7 +104,7 @@ def run_demo(out: str | Path = "demo", resume: bool = False, config: DemoConfig 
         if len(listed) < len(config.checkpoint_steps()):  # revisions.txt grows per checkpoint: short = interrupted
             if (model / "trainer").is_dir():
                 print("  resuming from the last training checkpoint", flush=True)
-            with quiet(out / LOG_FILE):
+            with quiet(log):
                 pretrain(model, pretraining_corpus(config.corpus_documents, config.seed),
                          steps=config.pretrain_steps, checkpoint_steps=config.checkpoint_steps(), hidden_size=hidden,
                          seed=seed, naming=naming)
@@ -113,13 +116,16 @@ def run_demo(out: str | Path = "demo", resume: bool = False, config: DemoConfig 
                      out / "sweep" / family).run() for family, *_ in families]
 
     _stage(4, "the report (amuro report)")
-    with quiet(out / LOG_FILE):
+    with quiet(log):
         report = write_report(results if len(results) > 1 else results[0], out / "report")
     summary = json.loads((out / "report" / "summary.json").read_text())
     if len(results) == 1:
         _headline(results[0], report, summary)
     else:
         _replication_headline(report, summary)
+    print(f"logs: {log} (lm-eval, transformers, TRL)" + "".join(f"; {r.parent / LOG_FILE}" for r in results
+                                                               if r.parent / LOG_FILE != log)
+          + f"; each training's output in {results[0].parent / 'logs'}/<revision>/<train>.log", flush=True)
     return summary
 
 

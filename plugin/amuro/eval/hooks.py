@@ -16,6 +16,11 @@
 - `TokenProbTask`: the TokenProb tasks' class; under `--apply_chat_template` it recomputes those choices after the
   chat-formatted context, or refuses in one line where lm-eval cannot score a label right after it.
 - `rougeL`: Rouge-L F-measure from `rouge-score`, no stemming (the authors' `evaluate` defaults).
+
+Importing this module (lm-eval does when it reads an amuro task's YAML, before it loads any) also drops lm-eval's
+per-task hint "<task>: Custom kwargs can be passed to `--metadata` ..." for the amuro tasks (`_AmuroKwargsHint`): it
+is printed for every task with a custom loader, once per amuro task, and reads as if it were about the user's
+command. The amuro tasks' options are documented in `amuro.tasks.options`; other tasks' hints stay.
 """
 
 from __future__ import annotations
@@ -38,6 +43,22 @@ from amuro.tasks.templates import render_rows, target_delimiter
 
 log = logging.getLogger("amuro")
 install_excepthook()
+
+
+class _AmuroKwargsHint(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("amuro") and "Custom kwargs can be passed to `--metadata`" in message)
+
+
+def quiet_kwargs_hint() -> None:
+    """Keep lm-eval's custom-kwargs hint for the amuro tasks out of the console (once per process)."""
+    task_logger = logging.getLogger("lm_eval.api.task")
+    if not any(isinstance(f, _AmuroKwargsHint) for f in task_logger.filters):
+        task_logger.addFilter(_AmuroKwargsHint())
+
+
+quiet_kwargs_hint()
 
 
 @functools.lru_cache(maxsize=8)

@@ -58,13 +58,15 @@ def draw_figures(t, fig: Path) -> dict[str, str | None]:
 
 
 def write_report(results, out, groups: dict | None = None, num_fewshot: int | None = None, seed: int = 0,
-                 force: bool = False, base_floor: float | None = None, compare_with=None) -> Path:
+                 force: bool = False, base_floor: float | None = None, compare_with=None,
+                 labels: tuple[str, str] | None = None) -> Path:
     """The report of `results`, one results table or several: each study in them (a model, or a family where the
     table names one: `by_study`) is reported apart, never pooled with another. With one study, DIR/report.md is
     its report; with several, each study's report is in DIR/<study>/ and DIR/report.md holds the replication
     table (`amuro.report.replication`). With `compare_with` (another results table, e.g. the other profile's),
-    each study's report also says which of its findings survive there (`amuro.report.compare`). A table with full
-    and LoRA fine-tuning reports the full models and compares LoRA with them in the same way."""
+    each study's report also says which of its findings survive there (`amuro.report.compare`), the two runs
+    named by `labels` or told apart by `run_names`. A table with full and LoRA fine-tuning reports the full models and
+    compares LoRA with them in the same way."""
     from amuro.files import claim_folder, write_atomic
     from amuro.report import replication, sections
 
@@ -79,7 +81,7 @@ def write_report(results, out, groups: dict | None = None, num_fewshot: int | No
             ((name, others[name]) if name in others else None)
         folder = out if one else claim_folder(out / slug(name), force=force)
         tables[name], summaries[name] = _report_study(df, sources, folder, groups, num_fewshot, seed, base_floor,
-                                                      other and (other[1], compare_with))
+                                                      other and (other[1], compare_with), labels)
     rep = replication.table(tables, seed)
     plat = replication.plateaus(tables)
     rep_summary = replication.summary(rep, plat, list(tables))
@@ -102,7 +104,8 @@ def write_report(results, out, groups: dict | None = None, num_fewshot: int | No
     return out / "report.md"
 
 
-def _report_study(df, sources, out: Path, groups, num_fewshot, seed, base_floor, compare_with) -> tuple:
+def _report_study(df, sources, out: Path, groups, num_fewshot, seed, base_floor, compare_with,
+                  labels=None) -> tuple:
     """One study's report in `out` (report.md, figures/, tables/); returns its Tables and its summary.json's
     content, which the caller writes."""
     from amuro.files import write_atomic
@@ -122,9 +125,7 @@ def _report_study(df, sources, out: Path, groups, num_fewshot, seed, base_floor,
         (other_df, other_sources), path = compare_with
         others.append(("compare", None, _tables(other_df, other_sources, groups, num_fewshot, seed, base_floor)))
     for key, method, tb in others:
-        names = (next(iter(runs)), method) if method else (_run_name(sources[0], t), _run_name(path, tb))
-        if names[0] == names[1]:  # the same profile twice: tell the runs apart by their folders or files
-            names = tuple(f"{n} [{Path(r).parent.name or Path(r).name}]" for n, r in zip(names, (sources[0], path)))
+        names = (next(iter(runs)), method) if method else tuple(labels or run_names((sources[0], t), (path, tb)))
         stem = "compare" if method is None else f"compare_{method}"
         table, plateaus = compare.compare(t, tb, seed), compare.plateaus(t, tb)
         write_atomic(out / "tables" / f"{stem}.csv", table.to_csv(index=False))
@@ -185,7 +186,20 @@ def _tables(df, sources, groups, num_fewshot, seed, base_floor):
                         base_floor=BASE_FLOOR if base_floor is None else base_floor)
 
 
-def _run_name(results, t) -> str:
-    """How a run is named in a comparison: its profile (and spec) where the table says, else its folder."""
-    profile, spec = t.run_on.get("profile"), t.run_on.get("spec")
-    return " ".join(x for x in (profile, f"({spec})" if spec else None) if x) or Path(results).parent.name
+def run_names(*runs) -> list[str]:
+    """How two runs (results path, Tables) are named in a comparison: profile and spec where the tables say, else
+    the folder; where that leaves two alike, each gets the shortest end of its path that differs
+    (`corrected (demo) [demo2/sweep]`), and the same file twice is A and B."""
+    def own(results, t):
+        profile, spec = t.run_on.get("profile"), t.run_on.get("spec")
+        return " ".join(x for x in (profile, f"({spec})" if spec else None) if x)
+
+    names = [own(*r) for r in runs]
+    if len(set(names)) == len(names) and all(names):
+        return names
+    parts = [Path(r).resolve().parts[:-1] for r, _ in runs]  # the folders: results.csv is everyone's file name
+    for k in range(1, max(map(len, parts)) + 1):
+        ends = ["/".join(p[-k:]) for p in parts]
+        if len(set(ends)) == len(ends):
+            return [f"{n} [{e}]" if n else e for n, e in zip(names, ends)]
+    return [f"{n or p[-1]} [{x}]" for n, p, x in zip(names, parts, "AB")]

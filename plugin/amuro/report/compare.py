@@ -6,7 +6,9 @@ paired, and the difference B - A is bootstrapped over those pairs (10,000 seeded
 each side's own CI is bootstrapped over its own cells. Both resample the cells, then the runs within each cell
 (seeds and draws of demonstrations, where the tables have them: `amuro.report.stats`). A finding *holds* in B
 when A's CI excludes 0 and B's CI excludes 0 on the same side; it *weakens* when B's CI includes 0, *reverses*
-when B's excludes 0 on the other side; *not a finding in A* when A's CI includes 0.
+when B's excludes 0 on the other side; *not a finding in A* when A's CI includes 0; *no verdict* when either CI
+has zero width (one cell, or cells that all have the same value: resampling them cannot vary, so the interval says
+nothing about uncertainty).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ def _verdict(a_lo, a_hi, b_lo, b_hi) -> str:
         return "no data in A"
     if any(math.isnan(x) for x in (b_lo, b_hi)):
         return "no data in B"
+    if a_lo == a_hi or b_lo == b_hi:
+        return f"no verdict ({'A' if a_lo == a_hi else 'B'}'s CI has zero width: its cells all have one value)"
     if a_lo <= 0 <= a_hi:
         return "not a finding in A (its CI includes 0)"
     if b_lo <= 0 <= b_hi:

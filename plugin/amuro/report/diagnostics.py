@@ -8,6 +8,10 @@
 - ratios resting on a BASE score below a floor (`amuro report --base-floor`, default BASE_FLOOR): a change of 0.05
   over a BASE score of 0.05 is +100%, so such ratios swing with noise;
 - confidence intervals of zero width and undefined p-values, with the reason;
+- accuracies at the ceiling (>= CEILING): a plateau or a flat gain there says the set is solved, not that more
+  pre-training stopped paying off;
+- rank correlations over few checkpoints (< FEW_CHECKPOINTS): a rho of exactly +-1 then arises by chance, and a
+  bootstrap over so few points gives CIs like -1.00 to -1.00;
 - absent cells by reason: `not_in_spec`, `failed`, `missing` (`amuro.report.cells`).
 """
 
@@ -21,6 +25,8 @@ import pandas as pd
 from amuro.report.cells import ABSENT, FAILED, MISSING, NOT_IN_SPEC, OK, PLAN, primary_metric
 from amuro.study.results import BASE
 
+CEILING = 0.99  # an accuracy at or above this has no room left to rise
+FEW_CHECKPOINTS = 8  # the paper's; fewer points per pair make a rank correlation coarse
 BASE_FLOOR = 0.1  # the paper's BASE XSum Rouge-L (0.07-0.09) sits below it: its cross-task ratios carry the note
 METRIC_NAMES = {"acc": "accuracy", "acc_norm": "accuracy", "rougeL": "Rouge-L", "acc_per_token": "accuracy",
                 "acc_per_char": "accuracy", "acc_uncond": "accuracy"}
@@ -202,3 +208,28 @@ def knife_edge(pt: pd.DataFrame, min_share: float = 0.10, z: float = 2.0, margin
             why += [f"gain {gain:+.4f} vs {z:g} standard errors {z * se:.4f}"] * near_se
             out.append(f"{r['eval']} is on the edge of its group ({r['group']}): {'; '.join(why)}")
     return out
+
+
+def ceiling_notes(a: pd.DataFrame) -> list[str]:
+    """Per model (BASE, or fine-tuned on a set): the accuracies at the ceiling, where they are."""
+    top = a[(a["metric"] != "rougeL") & (a["value"] >= CEILING)]
+    out = []
+    for train, g in top.groupby("train", sort=False):
+        who = "BASE" if train == BASE else f"fine-tuned on {train}"
+        out.append(f"{who} scores at the ceiling (accuracy >= {CEILING:g}) on {_list(dict.fromkeys(g['eval']))} "
+                   f"at {_steps(g['step'])} ({len(g)} scores): a plateau or a flat gain there says the set is "
+                   "solved, not that more pre-training stopped paying off")
+    return out
+
+
+def few_points_notes(correlations: list[dict], steps) -> list[str]:
+    """A rank correlation over few checkpoints: what chance alone gives, and how many CIs have zero width."""
+    corr = [r for r in correlations if r["n_pairs"]]
+    n = len(set(steps))
+    if not corr or n >= FEW_CHECKPOINTS:
+        return []
+    zero = sum(r["ci_low"] is not None and r["ci_low"] == r["ci_high"] for r in corr)
+    return [f"the rank correlations rest on at most {n} checkpoints per pair (fewer than {FEW_CHECKPOINTS}): with "
+            f"{n} points a rho of exactly +1 or -1 arises by chance with probability {2 / math.factorial(n):.2g}, "
+            f"and resampling so few points gives CIs like -1.00 to -1.00 ({zero} of {len(corr)} here have zero "
+            "width): read none of them as a finding"]

@@ -8,7 +8,7 @@ from pathlib import Path
 from amuro.report import analysis as A
 from amuro.report import runinfo
 from amuro.report.captions import captions
-from amuro.report.diagnostics import has_predictions
+from amuro.report.diagnostics import ceiling_notes, has_predictions
 from amuro.report.stats import jsonable
 from amuro.report.tables import CELL_TABLES, Tables
 
@@ -81,6 +81,8 @@ def _glance(t: Tables) -> list[str]:
               "`tables/zero_scores.csv`.", ""]
     L += [f"- **Small BASE scores**: ratios resting on a BASE score below {t.base_floor:g} are noted beside each "
           "finding (`amuro report --base-floor`).", ""]
+    for line in ceiling_notes(t.a):
+        L += [f"- **Ceiling**: {line}.", ""]
     return L
 
 

@@ -23,6 +23,7 @@ from amuro.tasks.registry import parse_task_name
 # documents per task, 8 checkpoints).
 MIN_DOCUMENTS = 100
 MIN_CHECKPOINTS = 3
+MIN_PARAMETERS = 100e6  # below this (amuro demo's 0.7M, Pythia-160m is above), a model shows the pipeline, not LLMs
 
 
 class RunPlan:
@@ -71,6 +72,7 @@ def run_on(df: pd.DataFrame, info: dict, plan: RunPlan | None) -> dict:
         "documents_per_task": docs, "num_fewshot": info["num_fewshot"], "data": data,
         "plan": str(plan.path) if plan and plan.path else None,
         "failed_jobs": sorted(p.get("failed", {}).items()), "ledger": p.get("ledger"),
+        "parameters": p.get("parameters"),
     }
     out["warnings"] = warnings(out)
     return out
@@ -89,12 +91,20 @@ def warnings(r: dict) -> list[str]:
     if len(r["checkpoints"]) < MIN_CHECKPOINTS:
         w.append(f"only {len(r['checkpoints'])} checkpoint(s) (fewer than {MIN_CHECKPOINTS}): no trend across "
                  "pre-training can be read")
+    if r.get("parameters") and r["parameters"] < MIN_PARAMETERS:
+        w.append(f"a tiny model ({size(r['parameters'])} parameters, fewer than {size(MIN_PARAMETERS)}): what it "
+                 "learns says nothing about how an LLM's pre-training and fine-tuning interact")
     if r["data"] and r["data"].get("synthetic"):
         what = r["data"].get("what") or "generated rows"
         w.append(f"synthetic data ({what}): the scores show that the pipeline runs, not what pre-training buys")
     if r["failed_jobs"]:
         w.append(f"{len(r['failed_jobs'])} job(s) failed: their cells are absent")
     return w
+
+
+def size(parameters: float) -> str:
+    """1.18e9 -> 1.2B, 7.3e5 -> 0.7M."""
+    return f"{parameters / 1e9:.1f}B" if parameters >= 1e9 else f"{parameters / 1e6:.1f}M"
 
 
 def data_text(data: dict | None) -> str:
@@ -117,6 +127,7 @@ def render(r: dict) -> list[str]:
     lines = ["## What this was run on", "",
              f"- **Spec**: {spec}",
              f"- **Model**: `{model}`" + (f" (family `{r['family']}`)" if r.get("family") else "")
+             + (f", {size(r['parameters'])} parameters" if r.get("parameters") else "")
              + f", {len(steps)} checkpoint(s): steps {', '.join(str(s) for s in steps)}",
              f"- **Fine-tuned on**: {', '.join(r['training_sets']) or 'nothing (BASE models only)'}",
              "- **Documents per task**: " + ("unknown" if docs is None else str(docs["min"]) if docs["min"] ==

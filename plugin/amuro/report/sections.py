@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from amuro.report.markdown import _img, _records, _table
+from amuro.report.markdown import _img, _notes, _records, _table
 from amuro.report.tables import Tables
 
 SHARES = [("checkpoint and pair", "share_cells", "s"), ("fine-tuning seed", "share_seed", "s"),
@@ -62,7 +62,7 @@ def signal_section(t: Tables, figs: dict) -> list[str]:
     if "completion_loss" not in sig["measures_available"]:
         L += ["The BASE model's loss on the fine-tuning sets' completions was not measured (run spec: "
               "`evaluate: {completion_loss: 200}`).", ""]
-    return L + [_img(figs, "signal", "is more pre-training still paying off")]
+    return L + [*_notes(t.notes.get("signal", [])), _img(figs, "signal", "is more pre-training still paying off")]
 
 
 def seeds_section(t: Tables) -> list[str]:
@@ -94,7 +94,8 @@ def compare_section(table, plateaus, names: tuple[str, str], figs: dict, stem: s
          f"Each headline finding in both runs (mean over its cells, 95% bootstrap CI over cells and their runs) and "
          f"the difference {b} - {a}, bootstrapped over the cells both runs have (paired). *holds*: the finding's CI "
          f"excludes 0 on the same side in both; *weakens*: {b}'s CI includes 0; *reverses*: {b}'s excludes 0 on "
-         "the other side.", "",
+         "the other side; *no verdict*: a CI of zero width (its cells all have one value), which says nothing about "
+         "uncertainty.", "",
          _table(_records(table.assign(a_ci=[_ci(lo, hi) for lo, hi in zip(table["a_ci_low"], table["a_ci_high"])],
                                       b_ci=[_ci(lo, hi) for lo, hi in zip(table["b_ci_low"], table["b_ci_high"])],
                                       d_ci=[_ci(lo, hi) for lo, hi in zip(table["diff_ci_low"],

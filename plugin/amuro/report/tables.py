@@ -140,6 +140,7 @@ def notes(a: pd.DataFrame, f: dict, mrc: dict, info: dict, floor: float) -> dict
         "format_sensitivity": cell_notes(pd.concat([A.cells(a, fs_pairs, fmt) for fmt in info["formats"]]),
                                          ratios=False) if fs_pairs else [],
         "cross_task": cell_notes(f["cross_task_cells"], ratios=False),
+        "signal": D.ceiling_notes(a) + D.few_points_notes(f["signal_correlations"].to_dict("records"), info["steps"]),
     }
 
 

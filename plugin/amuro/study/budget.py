@@ -10,6 +10,8 @@ lm-eval is given; the authors': the paper profile's per model kind) and trains i
 it they are measured on this machine (`amuro.study.calibrate`) and every figure says which it is. FLOPs per token are
 2 x the model's matmul parameters (forward; 6 x in training), attention's share at long contexts left out.
 The headline is the like-for-like ratio: ours at the authors' dtypes against theirs, so only the code paths differ.
+A model below `TINY_PARAMS` (`amuro demo`'s, `amuro tiny-model`'s) gets no GPU plan, whose hours would all read 0.0;
+`--calibrate` prices it on this machine, in seconds where the whole plan takes less than an hour.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from amuro.study.results import BASE
 
 STAGES = ("base evaluation", "training", "fine-tuned evaluation")
 PAPER_RECORD_A100_H = 1_067  # what the paper reports for everything it ran (docs/study.md §4)
+TINY_PARAMS = 10e6  # below this, GPU-hours round to 0: a toy model for the pipeline, not a study to budget
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,10 @@ def price(spec, jobs, rates: Rates, shape: Shape, lengths=None) -> dict[str, Sta
 def compute_plan(spec, jobs, gpu: str = "a100", calibrate: bool = False) -> str:
     """The table `amuro sweep --dry-run` prints."""
     shape = model_shape(spec.model)
+    size = f"{shape.flop_params / 1e9:.2f}B" if shape.flop_params >= 1e9 else f"{shape.flop_params / 1e6:.1f}M"
+    if shape.flop_params < TINY_PARAMS and not calibrate:
+        return (f"compute plan (amuro.study.budget): none in GPU-hours for a tiny model ({size} matmul parameters, "
+                f"{shape.source}): they would all read 0.0; `--dry-run --calibrate` prices it on this machine")
     pipes = pipelines(spec)
     batch = pipes["ours"].batch
     lengths, lines = None, []
@@ -198,10 +205,13 @@ def compute_plan(spec, jobs, gpu: str = "a100", calibrate: bool = False) -> str:
     else:
         rates = assumed_rates(gpu, shape, batch)
     stages = price(spec, jobs, rates, shape, lengths)
-    unit = "GPU-h" if not calibrate else "hours"
+    seconds_ = calibrate and sum(s.hours["ours"] for s in stages.values()) < 1  # a small plan: in seconds
+    unit = "GPU-h" if not calibrate else "seconds" if seconds_ else "hours"
+    if seconds_:
+        for s in stages.values():
+            s.hours = Counter({k: v * 3600 for k, v in s.hours.items()})
     ours_dtypes = ", ".join(f"{k} {spec.eval_dtype(t)}" for k, t in (("base", BASE), ("sft", "mnli"), ("tulu", "tulu")))
     paper = PROFILES["paper"].dtype
-    size = f"{shape.flop_params / 1e9:.2f}B" if shape.flop_params >= 1e9 else f"{shape.flop_params / 1e6:.1f}M"
     lines += [f"compute plan (amuro.study.budget) on {rates.where}: {size} matmul parameters, "
               f"{shape.context:,} positions ({shape.source})",
               "  rates, the same for both pipelines:", *(f"    {n}" for n in rates.notes),

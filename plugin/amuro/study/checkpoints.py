@@ -1,7 +1,7 @@
 """Intermediate pre-training checkpoints: list a model's revisions, parse their step and tokens, pick some.
 
 Model families publish checkpoints as Hub branches whose names carry the step (and often the tokens seen):
-- OLMo (`allenai/OLMo-1B-hf`):            `step342000-tokens1434B`
+- OLMo (`allenai/OLMo-1B-hf`):            `step342000-tokens1433B`
 - OLMo-2 (`allenai/OLMo-2-0425-1B`):      `stage1-step1000000-tokens2098B` (stage 2 annealing runs:
                                           `stage2-ingredient1-step11931-tokens50B`)
 - Pythia (`EleutherAI/pythia-1b`):        `step143000`

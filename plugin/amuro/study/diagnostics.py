@@ -100,6 +100,14 @@ def _update(path: Path, change) -> None:
             write_atomic(path, json.dumps(data, indent=1) + "\n")
 
 
+def model_parameters(model: str) -> int | None:
+    """The model's parameters (its matmul weights, `amuro.study.budget`) where its config.json is at hand."""
+    from amuro.study.budget import model_config, shape_of
+
+    config, source = model_config(model)
+    return int(shape_of(config, source).flop_params) if config else None
+
+
 def write_plan(path: Path, spec, jobs, evaluated) -> None:
     """plan.json: what the sweep is meant to do, and its knobs beside the authors' (`amuro.study.ledger`). Failures
     recorded earlier are kept for jobs still not evaluated."""
@@ -114,6 +122,7 @@ def write_plan(path: Path, spec, jobs, evaluated) -> None:
             "spec_path": str(spec.path) if spec.path else None, "model": spec.model, "train": list(spec.train),
             "formats": list(spec.evaluate.formats), "num_fewshot": spec.evaluate.num_fewshot,
             "limit": spec.evaluate.limit, "data": _data_source(), "ledger": observe(spec),
+            "parameters": model_parameters(spec.model),
             "jobs": [{"name": j.name, "revision": j.checkpoint.revision, "step": j.checkpoint.step,
                       "train": j.train, "tasks": list(j.tasks)} for j in jobs],
             "failed": failed})

@@ -8,7 +8,7 @@ family: null                       # a name for the model's family: its rows car
                                    #   family apart; outputs go to runs/<name>/<family>/
 checkpoints:                       # any mix; each checkpoint once, in step order
   steps: [1000, 18000, 342000]     #   revisions whose name carries these steps
-  revisions: [step738000-tokens3095B]   # explicit branch names (checked against the repo)
+  revisions: [step738000-tokens3094B]   # explicit branch names (checked against the repo)
   uniform: 5                       #   N evenly spaced over the discovered revisions, first and last included
   final: true                      #   the `main` revision (the final model), at the last step
   revisions_file: olmo1b.txt       #   stands in for the Hub's branch list when it is unreachable

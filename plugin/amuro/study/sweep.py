@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from amuro.console import LOG_FILE, quiet
-from amuro.errors import AmuroError
+from amuro.errors import AmuroError, os_error
 from amuro.files import claim_folder, fault_point, remove, remove_stale_temporaries, write_atomic
 from amuro.study import diagnostics
 from amuro.study.backends import evaluate_arguments
@@ -123,9 +123,12 @@ class Sweep:
                     self.event("evaluated", job.name)
                     stages.append(f"evaluated {len(job.tasks)} tasks")
                     fault_point("evaluated")
-            except Exception as e:  # noted in plan.json for the report, then raised
+            except Exception as e:  # noted in plan.json for the report, then raised naming the job
                 diagnostics.record_failure(self.layout.plan, job, e)
-                raise
+                failure = self._failed(job, e)
+                if failure is e:
+                    raise
+                raise failure from e
             diagnostics.record_failure(self.layout.plan, job, None)
             measure(self, job)  # amuro.study.measures: the opt-in BASE measures (evaluate.completion_loss)
             append_rows(self.layout.results, self.rows(job))
@@ -136,6 +139,17 @@ class Sweep:
         finally:
             lock.release()
         return stages
+
+    def _failed(self, job: ModelJob, e: Exception) -> Exception:
+        """The error a failed job raises: one line that names the job (an AmuroError or OSError: a bad input, a
+        model or file that cannot be read, the Hub unreachable); any other error keeps its traceback, with the
+        job in a note."""
+        if isinstance(e, (AmuroError, OSError)):
+            text = str(e) if isinstance(e, AmuroError) else os_error(e)
+            said = text if job.name in text else f"job {job.name} failed: {text}"
+            return AmuroError(f"{said} (kept in {self.layout.plan}; the same command continues)")
+        e.add_note(f"amuro sweep: while running job {job.name} (kept in {self.layout.plan})")
+        return e
 
     def _keeps_weights_it_should_not(self, job: ModelJob) -> bool:  # a kill between evaluation and deletion
         return not self.spec.keep_weights and bool(self.layout.leftover_weights(job))
@@ -210,10 +224,6 @@ class Sweep:
         kwargs = evaluate_arguments(self, job, fewshot_seed)  # amuro.study.backends: the call for hf, amuro-hf, vllm
         if kwargs["use_cache"]:  # lm-eval's request cache is keyed by request only: one per model and revision
             Path(kwargs["use_cache"]).parent.mkdir(parents=True, exist_ok=True)
-        # lm-eval warns, for every task with a custom dataset loader, that custom kwargs exist: noise here.
-        task_logger = logging.getLogger("lm_eval.api.task")
-        if not any(isinstance(f, _NotCustomKwargsWarning) for f in task_logger.filters):
-            task_logger.addFilter(_NotCustomKwargsWarning())
         manager = amuro.task_manager(include_defaults=False, metadata=kwargs.pop("metadata"))
         plan, folder = self.spec.evaluate, self.layout.lm_eval_dir(job, fewshot_seed)
         tracker = None
@@ -289,11 +299,6 @@ def lm_eval_outputs(results: dict, samples: dict | None, plan, tracker, folder: 
     if tracker.push_results_to_hub or tracker.push_samples_to_hub:
         tracker.recreate_metadata_card()
     redact_folder(folder)
-
-
-class _NotCustomKwargsWarning(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Custom kwargs can be passed" not in record.getMessage()
 
 
 def _die_with_parent() -> None:

@@ -1,4 +1,4 @@
-"""Fine-tune a pre-training checkpoint on one task set with TRL's SFTTrainer, the paper's recipe by default.
+r"""Fine-tune a pre-training checkpoint on one task set with TRL's SFTTrainer, the paper's recipe by default.
 
 Prompts and completions come from `amuro.tasks.templates`, the code the `amuro_*` lm-eval tasks render with, so a model
 is trained and scored on the same prompt format. Loss is on completion tokens only.
@@ -9,7 +9,7 @@ The same code runs as `accelerate launch -m amuro.train.sft ...` (any folder, an
 # Per-dataset SFT of an OLMo-1B intermediate checkpoint (one GPU)
 ```bash
 accelerate launch -m amuro.train.sft \
-    --model_name_or_path allenai/OLMo-1B-hf --model_revision step342000-tokens1434B \
+    --model_name_or_path allenai/OLMo-1B-hf --model_revision step342000-tokens1433B \
     --dataset_name mnli --prompt_format default \
     --output_dir runs/sft/olmo1b-step342000-mnli-default
 ```
@@ -17,7 +17,7 @@ accelerate launch -m amuro.train.sft \
 # Instruction tuning on a seeded 5% of Tulu v2 (messages), loss on assistant turns only
 ```bash
 accelerate launch -m amuro.train.sft \
-    --model_name_or_path allenai/OLMo-1B-hf --model_revision step342000-tokens1434B \
+    --model_name_or_path allenai/OLMo-1B-hf --model_revision step342000-tokens1433B \
     --dataset_name tulu --fraction 0.05 --output_dir runs/sft/olmo1b-step342000-tulu
 ```
 
@@ -142,6 +142,49 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefa
     pass
 
 
+# `--help` shows amuro's own flags, then these of TRL's and transformers' (the model, the recipe, where it goes);
+# `--help-all` adds the long tail of SFTConfig and ModelConfig after them.
+RECIPE_FLAGS = ("model_name_or_path", "model_revision", "output_dir", "learning_rate", "num_train_epochs",
+                "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps", "max_length",
+                "max_grad_norm", "warmup_steps", "lr_scheduler_type", "weight_decay", "seed", "bf16", "dtype",
+                "attn_implementation", "padding_free", "use_peft", "lora_r", "lora_alpha", "lora_target_modules",
+                "load_in_4bit", "deepspeed", "gradient_checkpointing", "report_to", "logging_steps", "save_strategy")
+
+
+class _Help(argparse.Action):
+    """`--help`: amuro's flags and RECIPE_FLAGS; `--help-all`: every flag, in the same order."""
+
+    def __init__(self, option_strings, dest, help=None, every=False):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+        self.every = every
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        tail = parser._action_groups[-1]._group_actions  # the long tail: TRL's and transformers' other flags
+        if not self.every:
+            for action in tail:
+                action.help = argparse.SUPPRESS
+            parser.epilog = f"{len(tail)} more flags of TRL's SFTConfig and ModelConfig: --help-all"
+        parser.print_help()
+        parser.exit()
+
+
+def _arrange_help(parser: argparse.ArgumentParser) -> None:
+    """Groups in the order a reader needs them: amuro's flags, the recipe's, the rest."""
+    import dataclasses
+
+    by_dest = {a.dest: a for a in parser._actions}
+    options = parser._optionals._group_actions
+    for title, names in (("amuro's flags", [f.name for f in dataclasses.fields(ScriptArguments)]
+                          + ["total_batch_size"]),
+                         ("the model and the paper's recipe (TRL's and transformers' names)", RECIPE_FLAGS),
+                         ("TRL's and transformers' other flags (SFTConfig, ModelConfig)", None)):
+        group = parser.add_argument_group(title)
+        moved = [by_dest[n] for n in names] if names else [a for a in options if not isinstance(a, _Help)]
+        for action in moved:
+            options.remove(action)
+            group._group_actions.append(action)
+
+
 def make_parser() -> TrlParser:
     """The parser of `amuro.train.sft` (TRL's layout): our arguments, TRL's SFTConfig and ModelConfig, the paper's
     recipe as defaults, from the command line and/or a `--config` YAML. Prefixes of flags are not accepted
@@ -150,7 +193,11 @@ def make_parser() -> TrlParser:
 
     gpu = torch.cuda.is_available()
     parser = TrlParser((ScriptArguments, TrainingArguments, ModelConfig), description=__doc__,
-                       formatter_class=_HelpFormatter, allow_abbrev=False)
+                       formatter_class=_HelpFormatter, allow_abbrev=False, add_help=False,
+                       prog="python -m amuro.train.sft", usage="%(prog)s --model_name_or_path MODEL --dataset_name SET --output_dir DIR [--FLAG VALUE ...]")
+    parser.add_argument("-h", "--help", action=_Help, help="amuro's flags and the recipe's, then exit")
+    parser.add_argument("--help-all", action=_Help, every=True, help="every flag, TRL's long tail too, then exit")
+    _arrange_help(parser)
     # bf16 where the hardware has it; on a machine without a GPU, train on the CPU.
     parser.set_defaults_with_config(**PAPER_RECIPE, bf16=gpu and torch.cuda.is_bf16_supported(), use_cpu=not gpu)
     return parser
@@ -232,7 +279,7 @@ def check_overrides(overrides: dict, trains=(), where: str = "training") -> None
     key or value is refused when the spec loads rather than after the first model has been evaluated."""
     from amuro.train import cli_values
 
-    actions = {a.dest: a for a in make_parser()._actions if a.dest not in ("help", "config")}
+    actions = {a.dest: a for a in make_parser()._actions if a.dest not in ("help", "help_all", "config")}
     for key, value in overrides.items():
         if key in SET_BY_THE_SWEEP:
             raise AmuroError(f"{where}: {key} is set by the sweep for each job")
