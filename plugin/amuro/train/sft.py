@@ -62,6 +62,7 @@ nothing unless `--force`. TRL's names throughout (`--dataset_name`, `--model_rev
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -76,6 +77,7 @@ from amuro.errors import AmuroError, did_you_mean, os_error
 from amuro.files import claim_folder
 from amuro.tasks.registry import INSTRUCTION_TUNING
 from amuro.train import RUN_CARD
+from amuro.train.help import Help, HelpFormatter, arrange_help
 from amuro.train.rows import paper_learning_rate
 
 # The paper's recipe as parser defaults: a YAML --config and the command line override them.
@@ -138,53 +140,6 @@ class TrainingArguments(SFTConfig):
         super().__post_init__()
 
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
-
-
-# `--help` shows amuro's own flags, then these of TRL's and transformers' (the model, the recipe, where it goes);
-# `--help-all` adds the long tail of SFTConfig and ModelConfig after them.
-RECIPE_FLAGS = ("model_name_or_path", "model_revision", "output_dir", "learning_rate", "num_train_epochs",
-                "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps", "max_length",
-                "max_grad_norm", "warmup_steps", "lr_scheduler_type", "weight_decay", "seed", "bf16", "dtype",
-                "attn_implementation", "padding_free", "use_peft", "lora_r", "lora_alpha", "lora_target_modules",
-                "load_in_4bit", "deepspeed", "gradient_checkpointing", "report_to", "logging_steps", "save_strategy")
-
-
-class _Help(argparse.Action):
-    """`--help`: amuro's flags and RECIPE_FLAGS; `--help-all`: every flag, in the same order."""
-
-    def __init__(self, option_strings, dest, help=None, every=False):
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
-        self.every = every
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        tail = parser._action_groups[-1]._group_actions  # the long tail: TRL's and transformers' other flags
-        if not self.every:
-            for action in tail:
-                action.help = argparse.SUPPRESS
-            parser.epilog = f"{len(tail)} more flags of TRL's SFTConfig and ModelConfig: --help-all"
-        parser.print_help()
-        parser.exit()
-
-
-def _arrange_help(parser: argparse.ArgumentParser) -> None:
-    """Groups in the order a reader needs them: amuro's flags, the recipe's, the rest."""
-    import dataclasses
-
-    by_dest = {a.dest: a for a in parser._actions}
-    options = parser._optionals._group_actions
-    for title, names in (("amuro's flags", [f.name for f in dataclasses.fields(ScriptArguments)]
-                          + ["total_batch_size"]),
-                         ("the model and the paper's recipe (TRL's and transformers' names)", RECIPE_FLAGS),
-                         ("TRL's and transformers' other flags (SFTConfig, ModelConfig)", None)):
-        group = parser.add_argument_group(title)
-        moved = [by_dest[n] for n in names] if names else [a for a in options if not isinstance(a, _Help)]
-        for action in moved:
-            options.remove(action)
-            group._group_actions.append(action)
-
-
 def make_parser() -> TrlParser:
     """The parser of `amuro.train.sft` (TRL's layout): our arguments, TRL's SFTConfig and ModelConfig, the paper's
     recipe as defaults, from the command line and/or a `--config` YAML. Prefixes of flags are not accepted
@@ -193,11 +148,11 @@ def make_parser() -> TrlParser:
 
     gpu = torch.cuda.is_available()
     parser = TrlParser((ScriptArguments, TrainingArguments, ModelConfig), description=__doc__,
-                       formatter_class=_HelpFormatter, allow_abbrev=False, add_help=False,
+                       formatter_class=HelpFormatter, allow_abbrev=False, add_help=False,
                        prog="python -m amuro.train.sft", usage="%(prog)s --model_name_or_path MODEL --dataset_name SET --output_dir DIR [--FLAG VALUE ...]")
-    parser.add_argument("-h", "--help", action=_Help, help="amuro's flags and the recipe's, then exit")
-    parser.add_argument("--help-all", action=_Help, every=True, help="every flag, TRL's long tail too, then exit")
-    _arrange_help(parser)
+    parser.add_argument("-h", "--help", action=Help, help="amuro's flags and the recipe's, then exit")
+    parser.add_argument("--help-all", action=Help, every=True, help="every flag, TRL's long tail too, then exit")
+    arrange_help(parser, [f.name for f in dataclasses.fields(ScriptArguments)] + ["total_batch_size"])
     # bf16 where the hardware has it; on a machine without a GPU, train on the CPU.
     parser.set_defaults_with_config(**PAPER_RECIPE, bf16=gpu and torch.cuda.is_bf16_supported(), use_cpu=not gpu)
     return parser
