@@ -136,7 +136,8 @@ def _demo(args) -> None:
                                ("train_examples", args.train_examples), ("eval_examples", args.eval_examples))
              if v is not None}
     several = args.families > 1 or args.seeds > 1  # smaller defaults: several families and seeds multiply the work
-    config = (DemoConfig.small if several else DemoConfig)(naming=args.naming, families=args.families,
+    kind = DemoConfig.quick if args.quick else DemoConfig.small if several else DemoConfig
+    config = kind(naming=args.naming, families=args.families,
                                                            seeds=args.seeds, **sizes)
     run_demo(args.out, resume=args.resume, config=config)
 
@@ -211,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("demo", help="pre-train a tiny OLMo, sweep it, report: the whole study offline, in minutes")
     p.add_argument("--out", default="demo", help="output folder (default: demo)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted demo in --out")
+    p.add_argument("--quick", action="store_true", help="a third of the work (150 pre-training steps, 3 "
+                   "checkpoints, 300 fine-tuning examples, 30 documents per task): every stage and file, sooner")
     p.add_argument("--pretrain-steps", type=int, help="default 400 (200 with --families or --seeds)")
     p.add_argument("--checkpoints", type=int, help="pre-training checkpoints to fine-tune and evaluate (default 4; "
                    "3 with --families or --seeds)")
