@@ -14,16 +14,16 @@ checkpoints:                       # any mix; each checkpoint once, in step orde
   revisions_file: olmo1b.txt       #   stands in for the Hub's branch list when it is unreachable
   tokens_per_step: null            #   tokens of one step, for names that carry none (Pythia, SmolLM2: 2097152)
 profile: corrected                 # paper | corrected (amuro.study.profiles): the defaults of the knobs marked (p)
-train: [xsum, socialiqa, mnli, paws, tulu]
+train: [xsum, socialiqa, mnli, paws, tulu]   # what to fine-tune on: per-dataset sets and/or tulu (instruction tuning)
 methods: [full]                    # full and/or lora: how each training set is fine-tuned
 seeds: []                          # fine-tune each cell once per seed (amuro.train.sft --seed; rows carry `seed`);
                                    #   [] = once, with the training default (seed 42), rows without a seed
-evaluate:
+evaluate:                          # what each model is evaluated on (lm-eval), and how
   formats: [default, io, instruct] # prompt formats of the 13 SFT-family sets
   instruction_formats: null        # (p) formats of the six instruction-tuning sets: harness and/or the three
   base: [all]                      # set names and/or roles: all, in_domain, ood, cross_task
   finetuned: [in_domain, ood, cross_task]   # roles relative to each model's training set
-  num_fewshot: 4
+  num_fewshot: 4                   # demonstrations per prompt
   fewshot: null                    # (p) demonstrations: shared | random (per document) | paper (the authors')
   splits: null                     # (p) QQP/STS-B: labelled (GLUE validation) | authors (SetFit test, label -1)
   rte: null                        # (p) RTE's not_entailment: two_way (neutral or contradiction) | neutral
@@ -33,24 +33,24 @@ evaluate:
   model: null                      # (p) lm-eval model type: amuro-hf, hf, vllm, ...
   model_args: {}                   # lm-eval model_args; (p) adds tokenprob and long_prompts (amuro-hf) unless given;
                                    #   a dtype here applies to every model
-  batch_size: auto
+  batch_size: auto                 # lm-eval --batch_size
   device: null                     # default: cuda where there is a GPU, else cpu
   cache: false                     # lm-eval's request cache, one database per model and revision
   gen_kwargs: null                 # (p) lm-eval --gen_kwargs, e.g. {until: []}
   log_samples: false               # lm-eval's own outputs per job: lm_eval/<revision>/<train>/ (results + samples)
-  system_instruction: null         # lm-eval pass-through: --system_instruction,
-  apply_chat_template: false       #   --apply_chat_template (true or a template name),
-  fewshot_as_multiturn: false      #   --fewshot_as_multiturn,
-  wandb_args: {}                   #   --wandb_args (e.g. {project: amuro}; WANDB_MODE=offline works),
-  hf_hub_log_args: {}              #   --hf_hub_log_args,
-  seed: null                       #   --seed (random, numpy, torch and few-shot seeds)
+  system_instruction: null         # lm-eval's --system_instruction
+  apply_chat_template: false       # lm-eval's --apply_chat_template (true or a template name)
+  fewshot_as_multiturn: false      # lm-eval's --fewshot_as_multiturn
+  wandb_args: {}                   # lm-eval's --wandb_args (e.g. {project: amuro}; WANDB_MODE=offline works)
+  hf_hub_log_args: {}              # lm-eval's --hf_hub_log_args
+  seed: null                       # lm-eval's --seed (random, numpy, torch and few-shot seeds)
   fewshot_seeds: []                # evaluate every model once per draw of demonstrations (lm-eval's
                                    #   --fewshot_random_seed; rows carry `fewshot_seed`); [] = one draw
   completion_loss: 0               # N > 0: also score each BASE checkpoint's loss on N fixed examples of each
                                    #   training set's completions (amuro.study.measures; base_measures.csv)
 training: {}                       # (p) flags of `python -m amuro.train.sft`, e.g. {learning_rate: 1e-5}
 lora: {}                           # extra flags for the lora method, e.g. {lora_r: 16, learning_rate: 2e-4}
-launcher:
+launcher:                          # where and how the fine-tuning jobs run
   kind: local                      # local (sequential) | slurm (submitit: one job array, a task per checkpoint)
   train_command: [python]          # how training starts, e.g. [accelerate, launch, --config_file, accelerate_1gpu]
                                    #   (a shipped accelerate config may be named: `amuro configs` lists them)
