@@ -140,6 +140,13 @@ def test_every_revision_name_in_docs_and_help_texts_is_a_real_one():
     assert not wrong, sorted(wrong)
 
 
+def test_the_readmes_links_lead_somewhere():
+    """The README is read on GitHub and in a checkout, not in the site (whose own links `mkdocs build --strict`
+    checks): each relative link must name a file of the repository."""
+    links = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", (ROOT / "README.md").read_text())
+    assert links and not [link for link in links if not (ROOT / link).exists()]
+
+
 if __name__ == "__main__":  # one page, in a temporary folder
     import tempfile
 

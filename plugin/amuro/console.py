@@ -41,6 +41,10 @@ def quiet(log_file: str | os.PathLike):
     # and so does file descriptor 2, for what child processes print there (lm-eval runs `git describe`: "fatal: not a
     # git repository" from a user's folder).
     env = {"TQDM_DISABLE": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
+    # Without a GPU, DeepSpeed prints "Setting accelerator to CPU ..." on stdout, from a handler of its own, the
+    # first time anything asks for its accelerator; naming the one it would pick keeps that line off the console.
+    if "DS_ACCELERATOR" not in os.environ and not _has_gpu():
+        env["DS_ACCELERATOR"] = "cpu"
     saved_env = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     bars = _progress_bars(False)
@@ -101,3 +105,9 @@ def _progress_bars(on: bool) -> bool:
                             (hf_logging.enable_progress_bar, hf_logging.disable_progress_bar)):
         (enable if on else disable)()
     return was
+
+
+def _has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
