@@ -24,9 +24,9 @@ def _curve(t: Tables, key: str, what: str) -> str:
     pairs = list(dict.fromkeys(figure_pairs()[key]))
     c = A.cells(t.a, pairs, "default")
     drawn = [(d, tr) for d, tr in pairs if ((t.a["eval"] == d) & (t.a["train"] == tr)).any()]
-    return (f"{what}: BASE and fine-tuned score against the checkpoint, one panel per (set, training set) with any "
-            f"data ({len(drawn)} of {len(pairs)}), default format, shaded ±1 standard error, {DODGED}; "
-            f"{rests_on(c)}.")
+    return (f"{what}: BASE (blue, solid) and fine-tuned (orange, dashed) score against the checkpoint, one panel "
+            f"per (set, training set) with any data ({len(drawn)} of {len(pairs)}), default format, shaded ±1 "
+            f"standard error, {DODGED}; {rests_on(c)}.")
 
 
 def captions(t: Tables) -> dict[str, str]:
@@ -45,7 +45,8 @@ def captions(t: Tables) -> dict[str, str]:
         "ft_gain": f"{gain_what}; {rests_on(t['ft_gain_cells'])}.",
         "ft_gain_auto": auto,
         "base_curves": (f"BASE score against the checkpoint for {bc['eval'].nunique()} sets, default format, "
-                        f"shaded ±1 standard error, split by the grouping above, {DODGED}; rests on {len(bc)} BASE scores."),
+                        f"shaded ±1 standard error, split by the grouping above, {DODGED}; rests on {len(bc)} BASE "
+                        "scores."),
         "in_domain_sft": _curve(t, "in_domain_sft", "In-domain sets of the per-dataset fine-tuning"),
         "in_domain_tulu": _curve(t, "in_domain_tulu", "Instruction-tuning sets (Tulu)"),
         "ood_sets": _curve(t, "ood_sets", "Out-of-domain sets"),
@@ -86,16 +87,19 @@ def compare(table: pd.DataFrame, names: tuple[str, str]) -> str:
     return (f"Each headline finding in {a} and {b} (left: mean over its cells, 95% bootstrap CI over the cells and "
             f"their runs) and the difference {b} - {a} (right: over the cells both runs have, paired, 95% CI); one row "
             "of panels per kind of value, each on its own scale (ratios in %, changes and spreads in score points). "
-            f"{len(table)} findings; rest on {int(table['n_a'].sum())} cells in {a} and {int(table['n_b'].sum())} in "
-            f"{b}, {int(table['n_paired'].sum())} paired (summed over the findings: a cell can serve two).")
+            f"The {len(table)} findings rest on {int(table['n_a'].sum())} cells in {a} and "
+            f"{int(table['n_b'].sum())} in {b}, {int(table['n_paired'].sum())} paired (summed over the findings: a "
+            "cell can serve two).")
 
 
-def replication(rep: pd.DataFrame, models: int) -> str:
+def replication(rep: pd.DataFrame, studies: dict) -> str:
     """The caption of `amuro.report.replication.figure`."""
     rep = rep.dropna(subset=["value"])
-    return (f"Left: each headline finding in each of the {models} models (mean over its cells, 95% CI over the cells, "
-            "then the seeds and draws of demonstrations within each; the models offset vertically). Right, one panel "
-            "per fine-tuning-gain group: each model's mean gain at each checkpoint against the pre-training tokens "
-            f"seen (log scale), 95% bootstrap CI over pairs, {DODGED}. Rests on {int(rep['n_cells'].sum())} cells "
-            f"(summed over the {rep['finding'].nunique()} findings and the models).")
-
+    groups = list(dict.fromkeys(g for t in studies.values() for g in t["ft_gain"]["group"]))
+    right = (f" Right, one panel per fine-tuning-gain group ({len(groups)}): each model's mean gain at each checkpoint "
+             f"against the pre-training tokens seen (log scale), 95% bootstrap CI over pairs, {DODGED}."
+             if groups else "")
+    return (f"{'Left: e' if groups else 'E'}ach headline finding in each of the {len(studies)} models (mean over its "
+            "cells, 95% CI over the cells, then the seeds and draws of demonstrations within each; the models offset "
+            f"vertically).{right} Rests on {int(rep['n_cells'].sum())} cells (summed over the "
+            f"{rep['finding'].nunique()} findings and the models).")

@@ -162,6 +162,6 @@ def render_replication(paths, rep, plat, studies: dict, figure) -> str:
                                   ("95% CI low", "ci_low", "s"), ("95% CI high", "ci_high", "s")]) if len(plat)
           else "_(no plateaus: no fine-tuned cells of the groups)_", ""]
     L += [_img({"replication": figure}, "replication", "findings in each model; the gain against tokens seen",
-               {"replication": captions.replication(rep, len(names))}),
+               {"replication": captions.replication(rep, studies)}),
           "Tables: `tables/replication.csv`, `tables/replication_plateaus.csv`.", ""]
     return "\n".join(L)
