@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from amuro.report.figures import _plt, _save, _step_axis
+from amuro.report.figures import _dodge, _legend_below, _plt, _save, _step_axis
 
 
 def mrc(summary_mrc: dict, by_step, path) -> str | None:
@@ -18,6 +18,7 @@ def mrc(summary_mrc: dict, by_step, path) -> str | None:
     names = {"cls_to_gen": "trained on classification,\nscored on generation",
              "gen_to_cls": "trained on generation,\nscored on classification"}
     colors = {"cls_to_gen": "#C44E52", "gen_to_cls": "#55A868"}
+    markers = {"cls_to_gen": "o-", "gen_to_cls": "s--"}
     labels = []
     for i, (d, m) in enumerate(summary_mrc.items()):
         mean = np.nan if m["mean"] is None else m["mean"]
@@ -33,19 +34,20 @@ def mrc(summary_mrc: dict, by_step, path) -> str | None:
     left.set_ylabel("MRC: mean (fine-tuned - BASE) / BASE (%)")
     left.set_title("Cross-task MRC over all checkpoints (95% bootstrap CI)")
     steps = sorted(all_steps["step"].unique())
-    for d, s in all_steps.groupby("direction", sort=False):
+    for i, (d, s) in enumerate(all_steps.groupby("direction", sort=False)):
         s = s.set_index("step")["mrc"].reindex(steps)  # NaN breaks the line: a checkpoint without a ratio
-        right.plot(steps, 100 * s, marker="o", color=colors[d], label=names[d].replace("\n", " "))
+        drawn = right.plot(steps, 100 * s, markers[d], color=colors[d], label=names[d].replace("\n", " "))
         gaps = s[s.isna()].index
         if len(gaps):
-            right.plot(gaps, [0] * len(gaps), "x", ms=8, mew=2, color=colors[d],
-                       label=f"no ratio at this checkpoint ({d}: BASE 0 or no cells)")
+            drawn += right.plot(gaps, [0] * len(gaps), "x", ms=8, mew=2, color=colors[d],
+                                label=f"no ratio at this checkpoint ({d}: BASE 0 or no cells)")
+        _dodge(right, drawn, i, 2)  # the two directions may take one value (e.g. both 0)
     right.axhline(0, color="black", lw=0.8)
     if steps:
         _step_axis(right, steps)
     right.set_ylabel("MRC at the checkpoint (%)")
     right.set_title("Cross-task MRC per checkpoint (default format)")
-    right.legend(loc="best")
+    _legend_below(fig, ncol=2)
     return _save(plt, fig, path)
 
 
@@ -86,11 +88,9 @@ def ft_gain(gain, path, title: str) -> str | None:
     _grouped_bars(right, gain, "avg_ratio", "ratio_ci_low", "ratio_ci_high", 100.0)
     right.set_ylabel("mean change / BASE (%)")
     right.set_title("Average change ratio (95% bootstrap CI over pairs with a ratio)")
-    handles, labels = left.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=len(labels), bbox_to_anchor=(0.5, 0.94), frameon=False,
-               fontsize=9)
+    _legend_below(fig, ncol=6, title="group")
     fig.suptitle(title, fontsize=11)
-    return _save(plt, fig, path, rect=(0, 0, 1, 0.9))
+    return _save(plt, fig, path)
 
 
 def ood_transfer(ood, path) -> str | None:

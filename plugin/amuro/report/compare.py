@@ -84,29 +84,45 @@ def summary(table: pd.DataFrame, plateaus: pd.DataFrame, names: tuple[str, str],
 
 
 def figure(table: pd.DataFrame, path, a_name: str, b_name: str) -> str | None:
-    """A forest plot: each finding's A and B with their CIs, and B - A with its CI."""
-    from amuro.report.figures import _plt, _save
+    """A forest plot with a row of panels per kind of value, each on its own scale (ratios in %, changes and
+    spreads in score points: on one axis the small ones would be dots at 0): left, each finding's A and B with their
+    CIs; right, B - A with its CI."""
+    import textwrap
+
+    from amuro.report.figures import _legend_below, _plt, _save
 
     table = table.dropna(subset=["a", "b"], how="all")
     if table.empty:
         return None
     plt = _plt()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 0.45 * len(table) + 1.6), sharey=True)
-    y = np.arange(len(table))[::-1]
-    for offset, side, color, name in ((0.15, "a", "#4C72B0", a_name), (-0.15, "b", "#DD8452", b_name)):
-        v = table[side].to_numpy(dtype=float)
-        err = np.nan_to_num(np.abs(np.vstack([v - table[f"{side}_ci_low"], table[f"{side}_ci_high"] - v])))
-        left.errorbar(v, y + offset, xerr=err, fmt="o", color=color, capsize=3, label=name)
-    v = table["difference"].to_numpy(dtype=float)
-    err = np.nan_to_num(np.abs(np.vstack([v - table["diff_ci_low"], table["diff_ci_high"] - v])))
-    right.errorbar(v, y, xerr=err, fmt="s", color="black", capsize=3)
-    for ax in (left, right):
-        ax.axvline(0, color="grey", lw=0.8)
-    left.set_yticks(y)
-    left.set_yticklabels(table["finding"], fontsize=8)
-    left.set_xlabel("value (ratio, change or spread; 0-1 scale)")
-    left.set_title("Each finding in both runs (95% bootstrap CI over cells)")
-    left.legend(loc="best", fontsize=8)
-    right.set_xlabel(f"{b_name} - {a_name}")
-    right.set_title("Difference, paired by cell (95% bootstrap CI)")
+    kinds = list(dict.fromkeys(table["what"]))
+    sizes = [int((table["what"] == k).sum()) for k in kinds]
+    fig, axes = plt.subplots(len(kinds), 2, figsize=(13, 0.55 * len(table) + 1.2 * len(kinds) + 1.2), sharey="row",
+                             squeeze=False, gridspec_kw={"height_ratios": sizes, "width_ratios": [1.3, 1]})
+    for (left, right), kind in zip(axes, kinds):
+        rows = table[table["what"] == kind]
+        scale, unit = (100.0, "%") if kind == "mean ratio of change" else (1.0, "score points, 0-1 scale")
+        y = np.arange(len(rows))[::-1].astype(float)
+        for offset, side, color, marker, name in ((0.15, "a", "#4C72B0", "o", a_name),
+                                                  (-0.15, "b", "#DD8452", "s", b_name)):
+            v = scale * rows[side].to_numpy(dtype=float)
+            err = np.nan_to_num(np.abs(np.vstack([v - scale * rows[f"{side}_ci_low"].to_numpy(dtype=float),
+                                                  scale * rows[f"{side}_ci_high"].to_numpy(dtype=float) - v])))
+            left.errorbar(v, y + offset, xerr=err, fmt=marker, ms=6, color=color, capsize=4, label=name)
+        v = np.round(scale * rows["difference"].to_numpy(dtype=float), 10)  # float noise, not a 1e-14 axis
+        err = np.nan_to_num(np.abs(np.vstack([v - scale * rows["diff_ci_low"].to_numpy(dtype=float),
+                                              scale * rows["diff_ci_high"].to_numpy(dtype=float) - v])))
+        right.errorbar(v, y, xerr=err, fmt="D", ms=6, color="black", capsize=4,
+                       label=f"{b_name} - {a_name}, paired by cell")
+        for ax in (left, right):
+            ax.axvline(0, color="grey", lw=0.8)
+            ax.tick_params(labelsize=10)
+            ax.set_ylim(-0.6, len(rows) - 0.4)
+        left.set_yticks(y)
+        left.set_yticklabels([textwrap.fill(f, 32) for f in rows["finding"]])
+        left.set_xlabel(f"{kind} ({unit})", fontsize=10)
+        right.set_xlabel(textwrap.fill(f"{b_name} - {a_name} ({unit})", 60), fontsize=10)
+    axes[0][0].set_title("Each finding in both runs (95% bootstrap CI over cells)", fontsize=11)
+    axes[0][1].set_title("Difference, paired by cell (95% bootstrap CI)", fontsize=11)
+    _legend_below(fig, ncol=3, fontsize=10)
     return _save(plt, fig, path)

@@ -3,18 +3,24 @@
 Scores are fractions (accuracy, Rouge-L F-measure); changes are in score points of that scale; ratios in %.
 The step axis is logarithmic when the checkpoints span a factor of 10 or more (the paper's 1k ... 738k, the demo's
 log-spaced 20 ... 400), else linear; every checkpoint has a tick mark, labelled where the labels do not collide.
+Legends sit outside the panels (below the figure, or beside a panel), so that they never cover data; series that may
+hold equal values differ in marker and line style and are dodged sideways by a few points (`_dodge`), so that one
+never hides another. Each figure's caption in report.md is in `amuro.report.captions`.
 The bar charts (MRC, fine-tuning gain, out-of-domain transfer) are in `amuro.report.charts`.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from amuro.report.cells import in_format
 from amuro.tasks.registry import SETS
 
 BASE_COLOR, FT_COLOR = "#4C72B0", "#DD8452"
 FORMAT_STYLE = {"default": "-", "io": ":", "instruct": "--", "harness": "-."}
+FORMAT_MARKER = {"default": "o", "io": "s", "instruct": "^", "harness": "D"}
+KEEP_OPEN = False  # tests set it to inspect the drawn figures (pyplot's figure list, each labelled by its file)
 
 
 def _plt():
@@ -94,6 +100,32 @@ def _grid(plt, n: int, ncols: int = 4, w: float = 3.6, h: float = 2.7):
     return fig, list(axes.flat[:n])
 
 
+def _dodge(ax, artists, i: int, n: int, points: float = 2.0):
+    """Shift the drawn `artists` of series i of n sideways by a few points (12 at most from first to last):
+    series with equal values stay visible side by side, on a linear or log axis alike, while the ticks mark the
+    true steps. Set after plotting, so that the axes' limits still come from the data."""
+    from matplotlib.cbook import flatten
+    from matplotlib.transforms import offset_copy
+
+    step = min(points, 12 / max(n - 1, 1))
+    shift = offset_copy(ax.transData, fig=ax.figure, x=(i - (n - 1) / 2) * step, units="points")
+    for artist in flatten(artists):  # lines, bands, an errorbar's parts
+        if artist is not None:
+            artist.set_transform(shift)
+
+
+def _legend_below(fig, ncol: int | None = None, **kw) -> None:
+    """One legend for the whole figure, below its panels, with each label of every panel once: outside every axes,
+    it never covers data (`_save` keeps it in the PNG)."""
+    entries = {}
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    if entries:
+        fig.legend(list(entries.values()), list(entries), loc="upper center", bbox_to_anchor=(0.5, 0),
+                   ncol=ncol or min(len(entries), 4), frameon=False, **kw)
+
+
 def _save(plt, fig, path, rect=(0, 0, 1, 1)) -> str:
     steps_axes = [ax for ax in fig.axes if hasattr(ax, "amuro_steps")]
     for ax in steps_axes:  # provisional ticks, so that the layout makes room for slanted labels
@@ -101,18 +133,24 @@ def _save(plt, fig, path, rect=(0, 0, 1, 1)) -> str:
     fig.tight_layout(rect=rect)
     for ax in steps_axes:  # the final ticks, for the final axis widths (labels of the same height)
         _step_ticks(ax)
-    fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
+    fig.savefig(path, bbox_inches="tight")  # "tight": the PNG grows to hold legends outside the panels
+    fig.set_label(Path(path).name)
+    if not KEEP_OPEN:
+        plt.close(fig)
     return str(path)
 
 
-def _line(ax, s, color, label, steps, style="-", marker="o"):
-    """Score against step; a checkpoint missing from `s` leaves a gap instead of being bridged."""
+def _line(ax, s, color, label, steps, style="-", marker="o", dodge=None):
+    """Score against step; a checkpoint missing from `s` leaves a gap instead of being bridged. `dodge`: (i, n),
+    this series' place among the panel's n (`_dodge`)."""
     s = s.set_index("step").reindex(sorted(set(steps)))
     x = s.index.to_numpy()
-    ax.plot(x, s["value"], style, marker=marker, ms=3.5, color=color, label=label)
+    drawn = ax.plot(x, s["value"], style, marker=marker, ms=3.5, color=color, label=label)
     if s["stderr"].notna().any():
-        ax.fill_between(x, s["value"] - s["stderr"], s["value"] + s["stderr"], color=color, alpha=0.2, lw=0)
+        drawn.append(ax.fill_between(x, s["value"] - s["stderr"], s["value"] + s["stderr"], color=color, alpha=0.2,
+                                     lw=0))
+    if dodge:
+        _dodge(ax, drawn, *dodge)
 
 
 def curves(a, pairs, title: str, path, ncols: int = 4) -> str | None:
@@ -126,13 +164,14 @@ def curves(a, pairs, title: str, path, ncols: int = 4) -> str | None:
     fig, axes = _grid(plt, len(pairs), ncols)
     default = in_format(a)  # the instruction-tuning sets in their harness prompt where they have it
     for ax, (d, t) in zip(axes, pairs):
-        _line(ax, default[(default["eval"] == d) & (default["train"] == BASE)], BASE_COLOR, "BASE", a["step"])
-        _line(ax, default[(default["eval"] == d) & (default["train"] == t)], FT_COLOR, f"fine-tuned on {t}",
-              a["step"])
+        _line(ax, default[(default["eval"] == d) & (default["train"] == BASE)], BASE_COLOR, "BASE", a["step"],
+              dodge=(0, 2))
+        _line(ax, default[(default["eval"] == d) & (default["train"] == t)], FT_COLOR,
+              "fine-tuned (on the training set in the panel's title)", a["step"], "--", "s", dodge=(1, 2))
         ax.set_title(f"{d} (trained on {t})")
         ax.set_ylabel(_metric_label([d]))
         _step_axis(ax, a["step"])
-        ax.legend(loc="best")
+    _legend_below(fig)
     fig.suptitle(f"{title}\ndefault format; shaded: ±1 standard error", fontsize=11)
     return _save(plt, fig, path)
 
@@ -155,7 +194,7 @@ def base_curves(bc, pt, path) -> str | None:
             s = bc[bc["eval"] == d]
             style = "--" if SETS[d].metrics[0] == "rougeL" else "-"
             _line(ax, s, colors[i % len(colors)], f"{d} ({SETS[d].metrics[0]})", bc["step"], style,
-                  markers[i % len(markers)])
+                  markers[i % len(markers)], dodge=(i, len(evals)))
         ax.set_title(f"{g} ({len(evals)} set{'s' if len(evals) != 1 else ''})")
         ax.set_ylabel("BASE score (accuracy or Rouge-L F1, 0-1)")
         _step_axis(ax, bc["step"])
@@ -175,19 +214,23 @@ def format_sensitivity(fs, path) -> str | None:
     fig, axes = _grid(plt, len(pairs), ncols=min(4, len(pairs)), w=3.6, h=2.8)
     for ax, (d, t) in zip(axes, pairs):
         s = fs[(fs["eval"] == d) & (fs["train"] == t)]
-        for model, color in (("base", BASE_COLOR), ("fine-tuned", FT_COLOR)):
+        # BASE filled, fine-tuned hollow; each format its marker and line style; every series dodged: formats
+        # often score alike, and a series drawn over an equal one must still show.
+        series = [(model, f) for model in ("base", "fine-tuned") for f in FORMATS
+                  if s.loc[s["model"] == model, f].notna().any()]
+        for i, (model, f) in enumerate(series):
             m = s[s["model"] == model].sort_values("step")
-            for f in FORMATS:
-                if m[f].notna().any():
-                    ax.plot(m["step"], m[f], FORMAT_STYLE[f], marker="o", ms=3, color=color,
-                            label=f"{'BASE' if model == 'base' else 'fine-tuned'} {f}")
+            color = BASE_COLOR if model == "base" else FT_COLOR
+            _dodge(ax, ax.plot(m["step"], m[f], FORMAT_STYLE[f], marker=FORMAT_MARKER[f], ms=4, color=color,
+                               mfc=color if model == "base" else "white",
+                               label=f"{'BASE' if model == 'base' else 'fine-tuned'} {f}"), i, len(series))
         ax.set_title(f"{d} (trained on {t})")
         ax.set_ylabel(_metric_label([d]))
         _step_axis(ax, fs["step"])
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=6 if len(pairs) > 2 else 3, bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle("Format sensitivity: BASE (blue) and fine-tuned (orange) in each prompt format", fontsize=11)
-    return _save(plt, fig, path, rect=(0, 0.06, 1, 1))
+    _legend_below(fig, ncol=2)  # a column for BASE, one for fine-tuned
+    fig.suptitle("Format sensitivity: BASE (blue, filled) and fine-tuned (orange, hollow) in each prompt format",
+                 fontsize=11)
+    return _save(plt, fig, path)
 
 
 def format_spread(spread, path) -> str | None:
@@ -196,11 +239,12 @@ def format_spread(spread, path) -> str | None:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    for model, color in (("base", BASE_COLOR), ("fine-tuned", FT_COLOR)):
+    for i, (model, color, style) in enumerate((("base", BASE_COLOR, "o-"), ("fine-tuned", FT_COLOR, "s--"))):
         s = spread[spread["model"] == model].sort_values("step")
-        ax.plot(s["step"], s["mean_spread"], marker="o", color=color, label="BASE" if model == "base" else model)
+        _dodge(ax, ax.plot(s["step"], s["mean_spread"], style, color=color,
+                           label="BASE" if model == "base" else model), i, 2)
     _step_axis(ax, spread["step"])
-    ax.set_ylabel("mean spread, max - min over formats (score points)")
+    ax.set_ylabel("mean spread, max - min over formats\n(score points)")
     ax.set_title("Format sensitivity: spread between prompt formats,\nmean over in-domain sets")
-    ax.legend(loc="best")
+    _legend_below(fig)
     return _save(plt, fig, path)

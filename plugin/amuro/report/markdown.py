@@ -171,7 +171,7 @@ def render(results: Path, t: Tables, figs: dict, compared: list[str] = ()) -> st
         L += ["_(No figure: the data's groups hold the same (set, training set) cells as the groups of the previous "
               "section, so it would repeat `figures/ft_gain.png`.)_", ""]
 
-    L += sections.signal_section(t, figs)
+    L += sections.signal_section(t, figs, caps)
     L += sections.seeds_section(t)
 
     L += ["## Out-of-domain transfer (Fig. 7 / Fig. 10)", "",

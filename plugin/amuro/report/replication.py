@@ -144,7 +144,7 @@ def figure(rep: pd.DataFrame, studies: dict, path) -> str | None:
     """figures/replication.png: left, each finding in each study with its 95% CI; right, per fine-tuning-gain
     group, the mean gain per checkpoint of each study against the tokens seen (log scale)."""
     from amuro.report.charts import plt_colors
-    from amuro.report.figures import _plt, _save
+    from amuro.report.figures import _dodge, _legend_below, _plt, _save
 
     rep = rep.dropna(subset=["value"])
     if rep.empty:
@@ -168,7 +168,6 @@ def figure(rep: pd.DataFrame, studies: dict, path) -> str | None:
     ax.set_yticklabels([f"{f}\n{rep.loc[rep['finding'] == f, 'verdict'].iloc[0]}" for f in findings], fontsize=7)
     ax.set_xlabel("value (ratio, change or spread; 0-1 scale)")
     ax.set_title("Each finding in each model (95% CI: cells, then seeds)")
-    ax.legend(loc="best", fontsize=7)
     for ax, group in zip(axes[0][1:], groups):
         tokens_known = True
         for j, (name, t) in enumerate(studies.items()):
@@ -176,15 +175,15 @@ def figure(rep: pd.DataFrame, studies: dict, path) -> str | None:
             x = [t.tokens.get(int(s)) for s in g["step"]]
             tokens_known &= all(v is not None for v in x)
             x = [v if v is not None else int(s) for v, s in zip(x, g["step"])]
-            ax.errorbar(x, g["avg_raw_change"], yerr=np.nan_to_num(np.abs(np.vstack(
-                [g["avg_raw_change"] - g["ci_low"], g["ci_high"] - g["avg_raw_change"]]))), fmt="-o", ms=3,
-                capsize=2, color=colors[j], label=name)
+            _dodge(ax, ax.errorbar(x, g["avg_raw_change"], yerr=np.nan_to_num(np.abs(np.vstack(
+                [g["avg_raw_change"] - g["ci_low"], g["ci_high"] - g["avg_raw_change"]]))), fmt="-" + "osD^v"[j % 5],
+                ms=3, capsize=2, color=colors[j], label=name), j, len(studies))
         ax.set_xscale("log")
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_xlabel("pre-training tokens seen (log scale)" if tokens_known else
                       "pre-training tokens seen, or the step where a table has no tokens (log scale)")
         ax.set_ylabel("mean change, fine-tuned - BASE (0-1)")
         ax.set_title(f"Fine-tuning gain: {group}")
-        ax.legend(loc="best", fontsize=7)
+    _legend_below(fig, title="model")
     fig.suptitle("Do the findings replicate? Each model apart, never averaged", fontsize=11)
     return _save(plt, fig, path, rect=(0, 0, 1, 0.95))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from amuro.report import captions
 from amuro.report.markdown import _img, _notes, _records, _table
 from amuro.report.tables import Tables
 
@@ -28,7 +29,7 @@ def _with_ci(rows, lo="ci_low", hi="ci_high", into="ci"):
             for r in rows]
 
 
-def signal_section(t: Tables, figs: dict) -> list[str]:
+def signal_section(t: Tables, figs: dict, caps: dict | None = None) -> list[str]:
     """"Is more pre-training still paying off?" (amuro.report.signal, which documents the method)."""
     from amuro.report.signal import findings
 
@@ -62,7 +63,8 @@ def signal_section(t: Tables, figs: dict) -> list[str]:
     if "completion_loss" not in sig["measures_available"]:
         L += ["The BASE model's loss on the fine-tuning sets' completions was not measured (run spec: "
               "`evaluate: {completion_loss: 200}`).", ""]
-    return L + [*_notes(t.notes.get("signal", [])), _img(figs, "signal", "is more pre-training still paying off")]
+    return L + [*_notes(t.notes.get("signal", [])), _img(figs, "signal", "is more pre-training still paying off",
+                                                          caps)]
 
 
 def seeds_section(t: Tables) -> list[str]:
@@ -111,7 +113,8 @@ def compare_section(table, plateaus, names: tuple[str, str], figs: dict, stem: s
                                           (f"{a}: plateau", "a_plateau_step", "s"), ("CI low", "a_ci_low", "s"),
                                           ("CI high", "a_ci_high", "s"), (f"{b}: plateau", "b_plateau_step", "s"),
                                           ("CI low", "b_ci_low", "s"), ("CI high", "b_ci_high", "s")]), ""]
-    return L + [_img(figs, stem, "findings in both runs"), f"Table: `tables/{stem}.csv`.", ""]
+    return L + [_img(figs, stem, "findings in both runs", {stem: captions.compare(table, names)}),
+                f"Table: `tables/{stem}.csv`.", ""]
 
 
 def render_replication(paths, rep, plat, studies: dict, figure) -> str:
@@ -158,6 +161,7 @@ def render_replication(paths, rep, plat, studies: dict, figure) -> str:
                                   ("plateau step", "plateau_step", "s"), ("tokens seen", "plateau_tokens", "s"),
                                   ("95% CI low", "ci_low", "s"), ("95% CI high", "ci_high", "s")]) if len(plat)
           else "_(no plateaus: no fine-tuned cells of the groups)_", ""]
-    L += [_img({"replication": figure}, "replication", "findings in each model; the gain against tokens seen"),
+    L += [_img({"replication": figure}, "replication", "findings in each model; the gain against tokens seen",
+               {"replication": captions.replication(rep, studies)}),
           "Tables: `tables/replication.csv`, `tables/replication_plateaus.csv`.", ""]
     return "\n".join(L)

@@ -217,8 +217,7 @@ def figure(sig: dict, path) -> str | None:
     the plateau steps of the fine-tuned score and of the gain with their 95% CIs (shaded); last panel: each
     measure's rank correlation with the gain, 95% CIs."""
     # The look of every report figure (amuro.report.figures), whose helpers this reuses.
-    from amuro.report.charts import plt_colors
-    from amuro.report.figures import BASE_COLOR, FT_COLOR, _plt, _save, _step_axis
+    from amuro.report.figures import BASE_COLOR, FT_COLOR, _dodge, _legend_below, _plt, _save, _step_axis
 
     curves, plat, corr = (sig["frames"][k] for k in ("signal_curves", "signal_plateaus", "signal_correlations"))
     curves = curves[curves["level"] == "group"]
@@ -229,20 +228,22 @@ def figure(sig: dict, path) -> str | None:
     fig, axes = plt.subplots(1, len(groups) + 1, figsize=(4.6 * (len(groups) + 1), 3.9), squeeze=False)
     for ax, group in zip(axes[0], groups):
         c = curves[curves["group"] == group]
-        for quantity, color, label in (("finetuned", FT_COLOR, "fine-tuned"), ("base", BASE_COLOR, "BASE")):
+        # Each quantity its marker and line style, dodged: the BASE score and the gain can coincide (a gain of
+        # about the BASE score), the fine-tuned score and the BASE score too.
+        for i, (quantity, color, marker, line, label) in enumerate((
+                ("finetuned", FT_COLOR, "o", "-", "fine-tuned"), ("base", BASE_COLOR, "D", "--", "BASE"),
+                ("gain", GAIN_COLOR, "s", ":", "gain, fine-tuned - BASE"))):
             q = c[c["quantity"] == quantity]
-            ax.plot(q["step"], q["mean"], "o", ms=4, color=color, label=f"{label} (mean over pairs)")
-            ax.plot(q["step"], q["fit"], "-", color=color, lw=1.5, label=f"{label}, isotonic fit")
-        gain = c[c["quantity"] == "gain"]
-        ax.plot(gain["step"], gain["mean"], "s", ms=3, color=GAIN_COLOR, label="gain, fine-tuned - BASE (mean)")
-        ax.plot(gain["step"], gain["fit"], ":", color=GAIN_COLOR, lw=1.5, label="gain, monotone fit")
+            _dodge(ax, [ax.plot(q["step"], q["mean"], marker, ms=4, color=color, label=f"{label} (mean over pairs)"),
+                        ax.plot(q["step"], q["fit"], line, color=color, lw=1.5,
+                                label=f"{label}, {'monotone' if quantity == 'gain' else 'isotonic'} fit")], i, 3)
         row = plat[(plat["level"] == "group") & (plat["group"] == group)]
         for quantity, color in (("finetuned", FT_COLOR), ("gain", GAIN_COLOR)):
             r = row[row["quantity"] == quantity]
             if len(r) and pd.notna(r["plateau_step"].iloc[0]):
                 r = r.iloc[0]
-                ax.axvline(r["plateau_step"], color=color, ls="--", lw=1, label=f"plateau of the {quantity} "
-                           + ("score" if quantity == "finetuned" else "(fine-tuned - BASE)"))
+                ax.axvline(r["plateau_step"], color=color, ls="-.", lw=1, label="plateau of the " + (
+                    "fine-tuned score" if quantity == "finetuned" else "gain") + " (shaded: its 95% CI)")
                 lo, hi = r["ci_low"], r["ci_high"] if pd.notna(r["ci_high"]) else c["step"].max()
                 if pd.notna(lo):
                     ax.axvspan(lo, hi, color=color, alpha=0.12, lw=0)
@@ -250,18 +251,18 @@ def figure(sig: dict, path) -> str | None:
         ax.set_title(f"{group}\n({int(row['n_pairs'].iloc[0]) if len(row) else 0} pairs)")
         ax.set_ylabel("score (0-1)")
         _step_axis(ax, c["step"])
-        ax.legend(loc="best", fontsize=6.5)
     ax = axes[0][-1]
     target = "gain" if corr.loc[corr["target"] == "gain", "rho"].notna().any() else "finetuned"
     g = corr[corr["target"] == target]
     measures = [m for m in MEASURES if g.loc[g["measure"] == m, "rho"].notna().any()]
-    colors = plt_colors(len(groups))
+    colors = plt.get_cmap("tab10").colors[4:]  # not the BASE, fine-tuned or gain colours of the panels beside
     width = 0.8 / len(groups)
     for j, group in enumerate(groups):
         s = g[g["group"] == group].set_index("measure").reindex(measures)
         xs = np.arange(len(measures)) + (j - (len(groups) - 1) / 2) * width
         err = np.nan_to_num(np.abs(np.vstack([s["rho"] - s["ci_low"], s["ci_high"] - s["rho"]])))
-        ax.bar(xs, s["rho"].fillna(0), width, yerr=err, capsize=3, color=colors[j], label=group)
+        ax.bar(xs, s["rho"].fillna(0), width, yerr=err, capsize=3, color=colors[j % len(colors)],
+               label=f"rho in group: {group}")
     ax.set_xticks(np.arange(len(measures)))
     ax.set_xticklabels([m.replace("_", " ") for m in measures], rotation=20)
     ax.axhline(0, color="black", lw=0.8)
@@ -269,7 +270,7 @@ def figure(sig: dict, path) -> str | None:
     what = "the gain" if target == "gain" else "the fine-tuned score"
     ax.set_ylabel(f"Spearman rho with {what} at the same checkpoint")
     ax.set_title(f"Which BASE measure tracks {what}?\n(mean over pairs, 95% bootstrap CI)")
-    ax.legend(loc="best", fontsize=7)
+    _legend_below(fig, ncol=3)
     fig.suptitle(f"Is more pre-training still paying off? (plateau: the fit rises < {sig['summary']['threshold']:g} "
                  f"per {sig['summary']['unit_steps']:,} steps)", fontsize=11)
     return _save(plt, fig, path, rect=(0, 0, 1, 0.95))
