@@ -52,7 +52,7 @@ def _commands(lines: list[str], start: int) -> list[tuple[int, str, list[str], i
             out.append([start + k + 1, line[2:], [], 0])
             while out[-1][1].endswith("\\"):  # the command goes on
                 k += 1
-                out[-1][1] = out[-1][1][:-1] + "\n" + lines[k]
+                out[-1][1] += "\n" + lines[k]  # bash reads the backslash-newline as we do
             here = re.search(r"<<'?(\w+)'?", out[-1][1])
             while here and lines[k] != here.group(1):  # a here-document: its lines, to the end marker
                 k += 1
@@ -115,7 +115,7 @@ def test_the_runner_reads_commands_outputs_and_wildcards(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("text\n```console\n$ echo a \\\n  b\na b\n$ printf 'x\\ny\\nz\\n'; exit 3\nx\n...\n[exit 3]\n"
                     "$ cat <<'EOF'\n$ q\nEOF\nq\n```\n```bash\n$ not run\n```\n")
-    assert examples(page) == [(3, "echo a \n  b", ["a b"], 0), (6, "printf 'x\\ny\\nz\\n'; exit 3", ["x", "..."], 3),
+    assert examples(page) == [(3, "echo a \\\n  b", ["a b"], 0), (6, "printf 'x\\ny\\nz\\n'; exit 3", ["x", "..."], 3),
                               (10, "cat <<'EOF'\n$ q\nEOF", ["q"], 0)]
     assert matches(["x", "...", "z"], ["x", "y", "z"]) and matches(["a ... c"], ["a b c"])
     assert not matches(["x"], ["x", "y"]) and not matches(["a ... c"], ["a b d"])

@@ -129,7 +129,7 @@ def run_demo(out: str | Path = "demo", resume: bool = False, config: DemoConfig 
     else:
         _replication_headline(report, summary)
     print(f"logs: {log} (lm-eval, transformers, TRL)" + "".join(f"; {r.parent / LOG_FILE}" for r in results
-                                                               if r.parent / LOG_FILE != log)
+                                                               if (r.parent / LOG_FILE).resolve() != log.resolve())
           + f"; each training's output in {results[0].parent / 'logs'}/<revision>/<train>.log", flush=True)
     return summary
 
