@@ -85,3 +85,7 @@ def test_two_runs_alike_get_distinct_labels_or_the_given_ones(tmp_path):
     assert main(["report", str(a), "--compare", str(a), "--out", str(tmp_path / "r3")]) == 0  # one file twice
     assert "## Which findings survive: sweep [A] vs sweep [B]" in (tmp_path / "r3" / "report.md").read_text()
     assert main(["report", str(a), "--labels", "x,x", "--compare", str(b), "--out", str(tmp_path / "r4")]) == 2
+    side = tmp_path / "demo" / "sweep" / "other.csv"  # two tables in one folder: their file names
+    B_TABLE.to_csv(side, index=False)
+    assert main(["report", str(a), "--compare", str(side), "--out", str(tmp_path / "r5")]) == 0
+    assert "## Which findings survive: results.csv vs other.csv" in (tmp_path / "r5" / "report.md").read_text()

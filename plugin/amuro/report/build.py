@@ -189,7 +189,7 @@ def _tables(df, sources, groups, num_fewshot, seed, base_floor):
 def run_names(*runs) -> list[str]:
     """How two runs (results path, Tables) are named in a comparison: profile and spec where the tables say, else
     the folder; where that leaves two alike, each gets the shortest end of its path that differs
-    (`corrected (demo) [demo2/sweep]`), and the same file twice is A and B."""
+    (`corrected (demo) [demo2/sweep]`), two tables in one folder their file names, and the same file twice is A and B."""
     def own(results, t):
         profile, spec = t.run_on.get("profile"), t.run_on.get("spec")
         return " ".join(x for x in (profile, f"({spec})" if spec else None) if x)
@@ -197,7 +197,10 @@ def run_names(*runs) -> list[str]:
     names = [own(*r) for r in runs]
     if len(set(names)) == len(names) and all(names):
         return names
-    parts = [Path(r).resolve().parts[:-1] for r, _ in runs]  # the folders: results.csv is everyone's file name
+    paths = [Path(r).resolve() for r, _ in runs]
+    if len({p.parent for p in paths}) == 1 and len(set(paths)) == len(paths):  # two tables side by side: their names
+        return [f"{n} [{p.name}]" if n else p.name for n, p in zip(names, paths)]
+    parts = [p.parts[:-1] for p in paths]  # the folders: results.csv is everyone's file name
     for k in range(1, max(map(len, parts)) + 1):
         ends = ["/".join(p[-k:]) for p in parts]
         if len(set(ends)) == len(ends):
