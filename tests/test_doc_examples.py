@@ -87,7 +87,7 @@ def run_page(page: Path, folder: Path) -> list[str]:
         actual = (done.stdout + done.stderr).rstrip("\n").splitlines()
         if done.returncode != status or not matches(expected, actual):
             shown = "\n".join(actual[-40:])
-            failures.append(f"{page.relative_to(ROOT)}:{line}: `{command}` exited {done.returncode} "
+            failures.append(f"{os.path.relpath(page, ROOT)}:{line}: `{command}` exited {done.returncode} "
                             f"(expected {status}) and printed:\n{shown}\n--- the page shows:\n" + "\n".join(expected))
     return failures
 

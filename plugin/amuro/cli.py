@@ -137,8 +137,7 @@ def _demo(args) -> None:
              if v is not None}
     several = args.families > 1 or args.seeds > 1  # smaller defaults: several families and seeds multiply the work
     kind = DemoConfig.quick if args.quick else DemoConfig.small if several else DemoConfig
-    config = kind(naming=args.naming, families=args.families,
-                                                           seeds=args.seeds, **sizes)
+    config = kind(naming=args.naming, families=args.families, seeds=args.seeds, **sizes)
     run_demo(args.out, resume=args.resume, config=config)
 
 
