@@ -161,6 +161,7 @@ def test_two_families_and_two_seeds_end_to_end(tmp_path):
                                                                             "step60").is_dir()
     assert "do the findings replicate across tiny-olmo, tiny-pythia?" in result.stdout
     assert "MRC: cls_to_gen: " in result.stdout
+    assert f"each training's output in {out.resolve()}/sweep/<family>/logs/<revision>/<train>.log" in result.stdout
     summary = json.loads((out / "report" / "summary.json").read_text())
     assert summary["replication"]["models"] == ["tiny-olmo", "tiny-pythia"]
     assert set(summary["models"]) == {"tiny-olmo", "tiny-pythia"}

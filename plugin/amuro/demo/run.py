@@ -128,9 +128,10 @@ def run_demo(out: str | Path = "demo", resume: bool = False, config: DemoConfig 
         _headline(results[0], report, summary)
     else:
         _replication_headline(report, summary)
+    trainings = results[0].parent / "logs" if len(results) == 1 else out.resolve() / "sweep" / "<family>" / "logs"
     print(f"logs: {log} (lm-eval, transformers, TRL)" + "".join(f"; {r.parent / LOG_FILE}" for r in results
                                                                if (r.parent / LOG_FILE).resolve() != log.resolve())
-          + f"; each training's output in {results[0].parent / 'logs'}/<revision>/<train>.log", flush=True)
+          + f"; each training's output in {trainings}/<revision>/<train>.log", flush=True)
     return summary
 
 
