@@ -136,8 +136,8 @@ def _demo(args) -> None:
                                ("train_examples", args.train_examples), ("eval_examples", args.eval_examples))
              if v is not None}
     several = args.families > 1 or args.seeds > 1  # smaller defaults: several families and seeds multiply the work
-    kind = DemoConfig.quick if args.quick else DemoConfig.small if several else DemoConfig
-    config = kind(naming=args.naming, families=args.families, seeds=args.seeds, **sizes)
+    preset = "quick" if args.quick else "small" if several else None
+    config = DemoConfig.preset(preset, naming=args.naming, families=args.families, seeds=args.seeds, **sizes)
     run_demo(args.out, resume=args.resume, config=config)
 
 
@@ -211,15 +211,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("demo", help="pre-train a tiny OLMo, sweep it, report: the whole study offline, in minutes")
     p.add_argument("--out", default="demo", help="output folder (default: demo)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted demo in --out")
-    p.add_argument("--quick", action="store_true", help="a third of the work (150 pre-training steps, 3 "
-                   "checkpoints, 300 fine-tuning examples, 30 documents per task): every stage and file, sooner")
-    p.add_argument("--pretrain-steps", type=int, help="default 400 (200 with --families or --seeds)")
-    p.add_argument("--checkpoints", type=int, help="pre-training checkpoints to fine-tune and evaluate (default 4; "
-                   "3 with --families or --seeds)")
-    p.add_argument("--train-examples", type=int, help="fine-tuning examples per training set (default 1000; 400 "
-                   "with --families or --seeds)")
-    p.add_argument("--eval-examples", type=int, help="documents per evaluation task (default 60; 40 with "
-                   "--families or --seeds)")
+    from amuro.demo.run import PRESETS, DemoConfig
+
+    quick, small = PRESETS["quick"], PRESETS["small"]
+    p.add_argument("--quick", action="store_true", help=f"a third of the work ({quick['pretrain_steps']} pre-training "
+                   f"steps, {quick['checkpoints']} checkpoints, {quick['train_examples']} fine-tuning examples, "
+                   f"{quick['eval_examples']} documents per task): every stage and file, sooner")
+
+    def default(key: str) -> str:  # the plain demo's default and the one with --families or --seeds
+        return f"default {getattr(DemoConfig, key)}; {small[key]} with --families or --seeds"
+
+    p.add_argument("--pretrain-steps", type=int, help=f"{default('pretrain_steps')}")
+    p.add_argument("--checkpoints", type=int, help=f"pre-training checkpoints to fine-tune and evaluate "
+                   f"({default('checkpoints')})")
+    p.add_argument("--train-examples", type=int, help=f"fine-tuning examples per training set "
+                   f"({default('train_examples')})")
+    p.add_argument("--eval-examples", type=int, help=f"documents per evaluation task ({default('eval_examples')})")
     p.add_argument("--families", type=int, choices=range(1, 5), default=1, metavar="{1..4}",
                    help="tiny model families, each pre-trained and swept apart; with 2 or more the report says "
                         "whether the findings replicate across them")

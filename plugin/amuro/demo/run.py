@@ -20,7 +20,7 @@ before) publishing its checkpoints under another family's branch names (`FAMILY_
 ...), each swept on its own (sweep/<family>/, its rows carrying `family`); `--seeds K` fine-tunes every cell K times
 (the spec's `seeds`). The report then gives each family its own report and says whether the findings replicate
 across them (`amuro.report.replication`), with each finding's spread split into checkpoint and seed noise. These
-runs use smaller defaults (`DemoConfig.small`): several families and seeds multiply the work.
+runs use smaller defaults (`PRESETS['small']`): several families and seeds multiply the work.
 """
 
 from __future__ import annotations
@@ -34,6 +34,12 @@ from amuro.errors import AmuroError
 from amuro.study.checkpoints import REVISIONS_FILE
 
 FAMILY_NAMINGS = ("olmo", "pythia", "smollm2", "olmo2")  # the names of `--families`' tiny families' checkpoints
+
+
+# Smaller sizes: `quick` (`amuro demo --quick`: every stage and file at a third of the work, for a first look) and
+# `small` (several families or seeds, which multiply the work: about the plain demo's time per family and seed).
+PRESETS = {"quick": dict(pretrain_steps=150, checkpoints=3, train_examples=300, eval_examples=30),
+           "small": dict(pretrain_steps=200, checkpoints=3, train_examples=400, eval_examples=40)}
 
 
 @dataclass(frozen=True)
@@ -52,15 +58,9 @@ class DemoConfig:
     seeds: int = 1  # fine-tuning seeds per cell (1: no seed axis, as the plain demo)
 
     @classmethod
-    def small(cls, **sizes) -> "DemoConfig":
-        """The sizes of a demo of several families or seeds (`sizes` override them): fewer steps, checkpoints and
-        examples, so that the whole of it runs offline in about the plain demo's time per family and seed."""
-        return cls(**{"pretrain_steps": 200, "checkpoints": 3, "train_examples": 400, "eval_examples": 40, **sizes})
-
-    @classmethod
-    def quick(cls, **sizes) -> "DemoConfig":
-        """`amuro demo --quick`: every stage and file of the demo at a third of its work, for a first look."""
-        return cls(**{"pretrain_steps": 150, "checkpoints": 3, "train_examples": 300, "eval_examples": 30, **sizes})
+    def preset(cls, name: str | None, **sizes) -> "DemoConfig":
+        """The demo's sizes under a preset of `PRESETS` (None: the defaults); `sizes` override them."""
+        return cls(**{**PRESETS.get(name, {}), **sizes})
 
     def family_models(self) -> list[tuple[str, str, int, int]]:
         """(family, checkpoint naming, seed, hidden size) of each tiny family; one family: the plain demo's."""
