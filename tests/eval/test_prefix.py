@@ -62,3 +62,26 @@ def test_amuro_hf_equals_plain_hf_through_lm_eval(style, request, monkeypatch):
             else:
                 np.testing.assert_allclose([float(ll) for ll, _ in a["filtered_resps"]],
                                            [float(ll) for ll, _ in b["filtered_resps"]], atol=1e-4)
+
+
+@pytest.mark.parametrize("style", ["tiny_bpe", "tiny_sp"])
+def test_scores_after_a_shared_prefix_equal_whole_forwards_across_batches(style, request):
+    """Batches of different widths continue from one copy of the prefix (the last batch smaller): each row's
+    log-probability is the whole input's, as a plain forward gives it."""
+    from amuro.eval.prefix import continuation_scores
+
+    path = request.getfixturevalue(style)
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    prefix = tok("### Input: The red team played a long game in the city and won it. ### Label: yes\n" * 3).input_ids
+    words = ["The river rose", "A new school opened in the town", "Apples", "The market sold bread all week long",
+             "Rain fell"]
+    rows = [(tok(f" {w}. ### Label:").input_ids, tok(f" {label}").input_ids) for w in words for label in ("yes", "no")]
+    ours = continuation_scores(model, prefix, rows, batch_size=3)
+    for (suffix, continuation), (logp, _) in zip(rows, ours):
+        ids = torch.tensor([prefix + suffix + continuation])
+        with torch.no_grad():
+            full = torch.log_softmax(model(ids).logits[0].float(), -1)
+        start = len(prefix) + len(suffix)
+        expected = sum(float(full[start - 1 + k, t]) for k, t in enumerate(continuation))
+        assert logp == pytest.approx(expected, abs=1e-4)
