@@ -165,7 +165,7 @@ def test_a_job_failing_on_bad_data_names_its_task_job_and_log(cluster, tiny_chec
     assert line, result.stderr
     task, job, error, log = line.groups()
     assert task in submitted(out) and submitted(out)[task] == [job]
-    assert error.startswith(f"job {REVISIONS[0]}/base failed: {bad}:2: malformed JSON"), error  # names the job
+    assert error.startswith(f"job {job} failed: {bad}:2: malformed JSON"), error  # the cell that failed, then file:line
     assert "TaskFailed" in open(log).read()  # the traceback is in the job's log
 
 
