@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     def default(key: str) -> str:  # the plain demo's default and the one with --families or --seeds
         return f"default {getattr(DemoConfig, key)}; {small[key]} with --families or --seeds"
 
-    p.add_argument("--pretrain-steps", type=int, help=f"{default('pretrain_steps')}")
+    p.add_argument("--pretrain-steps", type=int, help=default("pretrain_steps"))
     p.add_argument("--checkpoints", type=int, help=f"pre-training checkpoints to fine-tune and evaluate "
                    f"({default('checkpoints')})")
     p.add_argument("--train-examples", type=int, help=f"fine-tuning examples per training set "

@@ -46,14 +46,14 @@ def continuation_scores(model, prefix: list[int], rows: list[tuple[list[int], li
                         progress=None) -> list[tuple[float, bool]]:
     """For each (suffix, continuation) row, the summed log-probability of `continuation` right after
     prefix + suffix (suffix non-empty) and whether greedy decoding produces it, as lm-eval's HFLM scores a request;
-    the prefix runs once, every batch continues from its cache (`_shared_prefix`), and rows with the same input (the
+    the prefix runs once, every batch continues from its cache (`batch_caches`), and rows with the same input (the
     one-token choices of a document) share one. An empty prefix: the rows run whole, batched."""
     cache = prefix_cache(model, prefix) if prefix else None
     by_input: dict[tuple[int, ...], list[int]] = {}
     for i, (suffix, continuation) in enumerate(rows):
         by_input.setdefault(tuple(suffix + continuation[:-1]), []).append(i)
     inputs = sorted(by_input, key=len)  # similar lengths together: little padding
-    shared = _shared_prefix(cache, min(batch_size, len(inputs)), len(inputs[-1])) if cache is not None else None
+    past_for = batch_caches(cache, min(batch_size, len(inputs)), len(inputs[-1])) if cache is not None else None
     out: list[tuple[float, bool] | None] = [None] * len(rows)
     for start in range(0, len(inputs), batch_size):
         batch = inputs[start:start + batch_size]
@@ -63,8 +63,7 @@ def continuation_scores(model, prefix: list[int], rows: list[tuple[list[int], li
         # The positions whose logits predict a continuation token, and only those get logits (a 100k vocabulary).
         spans = {i: range(len(rows[i][0]) - 1, len(x)) for x in batch for i in by_input[x]}
         keep = sorted({p for span in spans.values() for p in span})
-        past = {"use_cache": False} if cache is None else \
-            {"past_key_values": _batch_copy(cache, len(batch)) if shared is None else shared, "use_cache": True}
+        past = {"past_key_values": past_for(len(batch)), "use_cache": True} if past_for else {"use_cache": False}
         logits = model(ids, **past, logits_to_keep=torch.tensor(keep, device=model.device)).logits
         column = {p: k for k, p in enumerate(keep)}
         for j, x in enumerate(batch):
@@ -88,9 +87,8 @@ class _SharedPrefixLayer(DynamicLayer):
         self.lazy_initialization(prefix.keys, prefix.values)
         self.keys, self.values = prefix.keys, prefix.values  # what get_seq_length and the attention mask read
         length = prefix.keys.shape[-2]
-        shape = lambda t: (rows, t.shape[1], length + width, t.shape[3])  # noqa: E731
-        self.buffers = [t.new_empty(shape(t)) for t in (prefix.keys, prefix.values)]
-        for buffer, t in zip(self.buffers, (prefix.keys, prefix.values)):
+        self.buffers = [t.new_empty(rows, t.shape[1], length + width, t.shape[3]) for t in (self.keys, self.values)]
+        for buffer, t in zip(self.buffers, (self.keys, self.values)):
             buffer[:, :, :length] = t
 
     def update(self, key_states, value_states, *args, **kwargs):
@@ -100,15 +98,16 @@ class _SharedPrefixLayer(DynamicLayer):
         return self.buffers[0][:n, :, :end], self.buffers[1][:n, :, :end]
 
 
-def _shared_prefix(cache, rows: int, width: int):
-    """The batch-1 `cache` as batches of up to `rows` rows continue from it, each adding up to `width` positions: a
-    prefix copied once per layer (`_SharedPrefixLayer`). None for caches of other layer types (sliding windows):
-    those are copied per batch."""
+def batch_caches(cache, rows: int, width: int):
+    """For batches of up to `rows` rows that continue from the batch-1 `cache`, each adding up to `width` positions:
+    a function of a batch's size giving the cache it runs on. A dynamic cache's prefix is copied once per layer
+    (`_SharedPrefixLayer`) and shared by every batch; caches of other layer types (sliding windows) are copied per
+    batch."""
     if not all(type(layer) is DynamicLayer for layer in cache.layers):
-        return None
+        return lambda n: _batch_copy(cache, n)
     shared = copy.copy(cache)
     shared.layers = [_SharedPrefixLayer(layer, rows, width) for layer in cache.layers]
-    return shared
+    return lambda n: shared
 
 
 def _batch_copy(cache, n: int):

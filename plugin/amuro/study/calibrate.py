@@ -92,17 +92,18 @@ def _evaluation(model, dtype: str, device: str, length: int, suffix: int, batch:
     """Prefill seconds (one document; a batch on a prefix cache) and decoding seconds per step (1; batch)."""
     import torch
 
-    from amuro.eval.prefix import _batch_copy, prefix_cache
+    from amuro.eval.prefix import batch_caches, prefix_cache
 
     model = model.to(getattr(torch, dtype))
     vocab = model.config.vocab_size
     ids = torch.randint(2, vocab, (1, length), device=device)
     rows = torch.randint(2, vocab, (batch, suffix), device=device)
-    cache = prefix_cache(model, ids[0, :max(1, length - suffix)].tolist())
+    # As `--model amuro-hf` runs it: the prefix's cache made once for all batches, each batch continuing from it.
+    past_for = batch_caches(prefix_cache(model, ids[0, :max(1, length - suffix)].tolist()), batch, suffix)
     out = {}
     with torch.no_grad():
         out["prefill_one"] = _median(lambda: model(ids))
-        out["prefill_batched"] = _median(lambda: model(rows, past_key_values=_batch_copy(cache, batch), use_cache=True,
+        out["prefill_batched"] = _median(lambda: model(rows, past_key_values=past_for(batch), use_cache=True,
                                                        logits_to_keep=1))
 
         def generate(n, b):
